@@ -5,6 +5,9 @@
 // are updated in place by the graph's `assign` nodes; outputs are read after
 // run(). Backends: "interp" (the reference interpreter, always present),
 // "cpu" (LLVM JIT, when built with LLVM), "cuda" (NVRTC, when a GPU exists).
+// A backend plugs in by defining its entry point of runtime/Backends.h
+// (makeCpuExecutable + hasCpuBackend in runtime/cpu/, makeCudaExecutable +
+// hasCudaBackend in runtime/cuda/); runtime/CMakeLists.txt then drops the stub.
 #ifndef KILN_RUNTIME_EXECUTABLE_H
 #define KILN_RUNTIME_EXECUTABLE_H
 

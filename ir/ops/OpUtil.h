@@ -71,7 +71,8 @@ inline Shape broadcastShape(const Shape &a, const Shape &b, std::string_view op)
 
 /// For an operand of shape `operand` broadcast to `result`, the result dim each
 /// operand dim maps to: `dims` itself when non-empty (checked), else trailing
-/// alignment. Checks that each operand dim is 1 or equal to its result dim.
+/// alignment; negative dims count from the end. Checks that each operand dim
+/// is 1 or equal to its result dim.
 inline std::vector<int64_t> broadcastDimMap(const Shape &operand, const Shape &result,
                                             std::span<const int64_t> dims, std::string_view op) {
   std::vector<int64_t> map(operand.size());
@@ -84,12 +85,13 @@ inline std::vector<int64_t> broadcastDimMap(const Shape &operand, const Shape &r
     KILN_USER_CHECK(dims.size() == operand.size())
         << op << ": broadcast dims " << shapeString(Shape(dims.begin(), dims.end())) << " do not match rank "
         << operand.size() << " of " << shapeString(operand);
+    int64_t r = static_cast<int64_t>(result.size());
     for (size_t k = 0; k < operand.size(); ++k) {
-      KILN_USER_CHECK(dims[k] >= 0 && dims[k] < static_cast<int64_t>(result.size()) &&
-                      (k == 0 || dims[k] > dims[k - 1]))
+      int64_t d = dims[k] < 0 ? dims[k] + r : dims[k]; // negative dims count from the end
+      KILN_USER_CHECK(d >= 0 && d < r && (k == 0 || d > map[k - 1]))
           << op << ": broadcast dims " << shapeString(Shape(dims.begin(), dims.end()))
-          << " must be increasing and below rank " << result.size();
-      map[k] = dims[k];
+          << " must be increasing and within rank " << r;
+      map[k] = d;
     }
   }
   for (size_t k = 0; k < operand.size(); ++k)
