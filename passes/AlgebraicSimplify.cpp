@@ -4,23 +4,32 @@
 // the sign of a zero): x*1, 1*x, x+0, 0+x, x-0, x/1, neg(neg x), relu(relu x),
 // transpose chains (composed, or removed when the identity), reshape/flatten
 // chains (one reshape) and reshapes, flattens, transposes and broadcasts that
-// change nothing. An identity that would also broadcast `x` does not apply.
+// change nothing. The unit may be a constant seen through layout ops (autodiff
+// seeds are broadcast constants). An identity that would also broadcast `x`
+// does not apply.
 #include "passes/Pass.h"
 #include "passes/Rewrite.h"
 
 #include "ir/Error.h"
 
-#include <numeric>
 
 namespace kiln {
 
 namespace {
 
+/// True when `v` is a constant splat, possibly reshaped, transposed or
+/// broadcast (still a splat of the same value); the value goes to *value.
+bool isSplat(Value v, double *value) {
+  while (v.node->info().opClass == OpClass::Layout)
+    v = v.node->operand(0);
+  return isConstant(v, value);
+}
+
 /// `x` when the other operand of binary `n` (at index `constIdx`) is the splat
 /// `unit` and x already has the result's type; null otherwise.
 Value identityOperand(Node &n, size_t constIdx, double unit) {
   double c = 0;
-  if (!isConstant(n.operand(constIdx), &c) || c != unit)
+  if (!isSplat(n.operand(constIdx), &c) || c != unit)
     return {};
   Value x = n.operand(1 - constIdx);
   if (x.type() != n.resultType())

@@ -143,16 +143,17 @@ bool PassManager::run(Graph &g, PassContext &ctx) {
 }
 
 // The default pipelines. Every step runs once, in this order:
-//   simplify       first, so the identities it removes (x*1, transpose pairs,
-//                  reshape chains) do not hide duplicates from cse;
+//   constant-fold  first: ops of constants (autodiff's broadcast seeds, the
+//                  frontend's scalar constants) become plain splats;
+//   simplify       then sees those splats as units (x*1, x+0) and removes
+//                  identities and layout chains, which exposes duplicates;
 //   cse            merges the equal subexpressions autodiff and the frontend
-//                  create (repeated broadcasts of the same constant, ...);
-//   constant-fold  after cse, so merged constants fold once;
+//                  create (repeated constants, broadcasts, transposes);
 //   dce            last, dropping what the steps above left unused.
 std::string defaultPipeline(std::string_view backend) {
   KILN_USER_CHECK(backend == "interp" || backend == "cpu" || backend == "cuda")
       << "unknown backend '" << backend << "' (known backends: interp, cpu, cuda)";
-  return "simplify,cse,constant-fold,dce";
+  return "constant-fold,simplify,cse,dce";
 }
 
 void printStats(const PassContext &ctx, std::ostream &os) {
