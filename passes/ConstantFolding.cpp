@@ -23,6 +23,8 @@ namespace {
 
 /// `v` as an element of dtype `t` holds it (f32 rounding, integer truncation).
 double toDType(double v, DType t) {
+  if (isInteger(t) && !(std::fabs(v) < 9.2e18))
+    return v; // out of range of every integer type: callers see no exact value
   switch (t) {
   case DType::F32: return static_cast<double>(static_cast<float>(v));
   case DType::F64: return v;
@@ -68,7 +70,7 @@ bool foldElementwise(const Node &n, std::span<const double> args, double *out) {
   for (const ScalarNode &s : f.nodes)
     if (s.op == ScalarOp::Index || s.op == ScalarOp::Random)
       return false;
-  *out = evalFormula(f, root, args, 0);
+  *out = toDType(evalFormula(f, root, args, 0), n.resultType().dtype);
   return true;
 }
 
@@ -95,11 +97,19 @@ bool foldReduction(const Node &n, double v, double *out) {
   }
 }
 
-bool fold(const Node &n, std::span<const double> args, double *out) {
+/// Folds `n` given its operands' splat values as written (`raw`) and as
+/// elements of their dtypes (`args`). Values passed through unchanged keep
+/// their written form, so a folded broadcast of 0.1 still prints 0.1.
+bool fold(const Node &n, std::span<const double> raw, std::span<const double> args, double *out) {
   switch (n.info().opClass) {
   case OpClass::Elementwise: return foldElementwise(n, args, out);
-  case OpClass::Layout: *out = args[0]; return true;
-  case OpClass::Reduction: return foldReduction(n, args[0], out);
+  case OpClass::Layout: *out = raw[0]; return true;
+  case OpClass::Reduction:
+    if (!foldReduction(n, args[0], out))
+      return false;
+    if (*out == args[0])
+      *out = raw[0];
+    return true;
   default: return false;
   }
 }
@@ -112,19 +122,19 @@ bool constantFoldPass(Graph &g, PassContext &ctx) {
   for (Node *n : std::vector<Node *>(g.nodes())) {
     if (n->numResults() != 1 || n->numOperands() == 0 || n->info().has(kSideEffect))
       continue;
-    std::vector<double> args;
+    std::vector<double> raw, args;
     for (Value v : n->operands()) {
       double c = 0;
       if (!isConstant(v, &c))
         break;
+      raw.push_back(c);
       args.push_back(toDType(c, v.dtype()));
     }
     double value = 0;
-    if (args.size() != n->numOperands() || !fold(*n, args, &value))
+    if (args.size() != n->numOperands() || !fold(*n, raw, args, &value))
       continue;
     const TensorType &t = n->resultType();
-    value = toDType(value, t.dtype);
-    if (!std::isfinite(value))
+    if (!std::isfinite(toDType(value, t.dtype)))
       continue;
     g.setInsertionPoint(n);
     Value c = g.constant(value, t);
