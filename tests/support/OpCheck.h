@@ -8,6 +8,7 @@
 #ifndef KILN_TESTS_SUPPORT_OPCHECK_H
 #define KILN_TESTS_SUPPORT_OPCHECK_H
 
+#include "ir/Error.h"
 #include "ir/Grad.h"
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
