@@ -105,8 +105,8 @@ HostTensor decodeIdx(const ReadFn &read, std::optional<uint64_t> knownSize, std:
         << name << ": expected " << expectedText() << ", file has " << *knownSize << " (trailing data)";
   }
 
-  HostTensor t(TensorType{DType::U8, shape});
   if (knownSize) {
+    HostTensor t(TensorType{DType::U8, shape});
     got = readFully(read, t.bytes(), payload);
     KILN_RUNTIME_CHECK(got == payload) << name << ": truncated: expected " << expectedText() << ", got "
                                        << headerSize + got;
@@ -129,6 +129,7 @@ HostTensor decodeIdx(const ReadFn &read, std::optional<uint64_t> knownSize, std:
   uint8_t extra;
   KILN_RUNTIME_CHECK(readFully(read, &extra, 1) == 0)
       << name << ": expected " << expectedText() << ", the data goes on (trailing data)";
+  HostTensor t(TensorType{DType::U8, shape});
   if (payload)
     std::memcpy(t.bytes(), buf.data(), payload);
   return t;
