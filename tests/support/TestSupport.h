@@ -6,6 +6,7 @@
 #ifndef KILN_TESTS_SUPPORT_TESTSUPPORT_H
 #define KILN_TESTS_SUPPORT_TESTSUPPORT_H
 
+#include "ir/Error.h" // before OpCheck.h, which uses UserError
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
 #include "ir/Interpreter.h"
