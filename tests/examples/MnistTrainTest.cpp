@@ -1,0 +1,163 @@
+// tests/examples/MnistTrainTest.cpp - end-to-end training on real MNIST (skipped without MNIST_DIR).
+//
+// Short runs only: the suite must stay fast on two cores. The figures asserted
+// are far below what the models reach, but far above chance (10%), so a broken
+// gradient, optimizer or data path fails them.
+#include "examples/mnist/Trainer.h"
+#include "ir/Error.h"
+#include "runtime/Executable.h"
+#include "runtime/Safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace kiln::mnist {
+namespace {
+namespace fs = std::filesystem;
+
+/// The real data, loaded once; null when MNIST_DIR is not set.
+const MnistData *realData() {
+  static const MnistData *data = [] () -> const MnistData * {
+    const char *dir = std::getenv("MNIST_DIR");
+    if (!dir || !*dir)
+      return nullptr;
+    return new MnistData(loadMnist(dir));
+  }();
+  return data;
+}
+
+/// The fastest backend of this build for whole-model training.
+std::string fastBackend() {
+  auto b = availableBackends();
+  return std::find(b.begin(), b.end(), "cpu") != b.end() ? "cpu" : "interp";
+}
+
+fs::path freshDir(const std::string &name) {
+  fs::path p = fs::temp_directory_path() / ("kiln-mnist-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  return p;
+}
+
+TEST(MnistTrain, LinearLearnsOnInterpreter) {
+  const MnistData *data = realData();
+  if (!data)
+    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+  TrainOptions o;
+  o.model = "linear";
+  o.device = "interp";
+  o.epochs = 1;
+  o.limitTrain = 6000;
+  o.limitTest = 2000;
+  o.writeOutputs = false;
+  std::ostringstream log;
+  TrainReport r = trainMnist(o, *data, log);
+  EXPECT_GT(r.testAcc, 0.78) << log.str();
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_LT(r.history[0].loss, 1.0) << log.str();
+  EXPECT_NE(log.str().find("47/47 ["), std::string::npos) << log.str(); // ceil(6000/128) steps
+}
+
+TEST(MnistTrain, ResumeEqualsUninterrupted) {
+  const MnistData *data = realData();
+  if (!data)
+    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+  TrainOptions o;
+  o.model = "mlp";
+  o.device = fastBackend();
+  o.limitTrain = 1000; // 8 steps, the last one partial (1000 = 7*128 + 104)
+  o.limitTest = 1000;
+  std::ostringstream log;
+
+  fs::path full = freshDir("full"), half = freshDir("half");
+  o.epochs = 2;
+  o.outDir = full.string();
+  trainMnist(o, *data, log);
+
+  o.epochs = 1;
+  o.outDir = half.string();
+  trainMnist(o, *data, log);
+  o.epochs = 2;
+  o.resume = (half / "checkpoint.safetensors").string();
+  trainMnist(o, *data, log);
+
+  SafetensorsFile a = readSafetensors((full / "checkpoint.safetensors").string());
+  SafetensorsFile b = readSafetensors((half / "checkpoint.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  EXPECT_EQ(a.metadata.at("epoch"), "2");
+  EXPECT_EQ(b.metadata.at("epoch"), "2");
+  for (const auto &[name, t] : a.tensors) {
+    ASSERT_TRUE(b.tensors.count(name)) << name;
+    const HostTensor &u = b.tensors.at(name);
+    ASSERT_EQ(t.byteSize(), u.byteSize()) << name;
+    EXPECT_EQ(std::memcmp(t.bytes(), u.bytes(), t.byteSize()), 0) << name << " differs after resume";
+  }
+  fs::remove_all(full);
+  fs::remove_all(half);
+}
+
+TEST(MnistTrain, WritesEveryOutputFile) {
+  const MnistData *data = realData();
+  if (!data)
+    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+  TrainOptions o;
+  o.model = "linear";
+  o.device = fastBackend();
+  o.epochs = 1;
+  o.limitTrain = 512;
+  fs::path dir = freshDir("outputs");
+  o.outDir = dir.string();
+  std::ostringstream log;
+  trainMnist(o, *data, log);
+
+  for (const char *f : {"metrics.csv", "loss.png", "model.dot", "model.kir", "predictions.txt", "checkpoint.safetensors"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  std::ifstream png(dir / "loss.png", std::ios::binary);
+  char sig[8] = {};
+  png.read(sig, 8);
+  EXPECT_EQ(std::string(sig, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  std::ifstream preds(dir / "predictions.txt");
+  int lines = 0;
+  for (std::string line; std::getline(preds, line); ++lines)
+    ASSERT_TRUE(line.size() == 1 && line[0] >= '0' && line[0] <= '9') << "line " << lines << ": " << line;
+  EXPECT_EQ(lines, 10000);
+  std::ifstream csv(dir / "metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "epoch,loss,acc,val_loss,val_acc,seconds");
+  SafetensorsFile ck = readSafetensors((dir / "checkpoint.safetensors").string());
+  EXPECT_EQ(ck.metadata.at("model"), "linear");
+  EXPECT_EQ(ck.tensors.at("dense.kernel").shape(), (Shape{784, 10}));
+  fs::remove_all(dir);
+}
+
+TEST(MnistTrain, ResumeRejectsOtherModel) {
+  const MnistData *data = realData();
+  if (!data)
+    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+  TrainOptions o;
+  o.model = "linear";
+  o.device = "interp";
+  o.epochs = 1;
+  o.limitTrain = 256;
+  o.limitTest = 1000;
+  fs::path dir = freshDir("other");
+  o.outDir = dir.string();
+  std::ostringstream log;
+  trainMnist(o, *data, log);
+  o.model = "mlp";
+  o.resume = (dir / "checkpoint.safetensors").string();
+  try {
+    trainMnist(o, *data, log);
+    FAIL() << "resuming an mlp from a linear checkpoint should fail";
+  } catch (const UserError &e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint of model 'linear'"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+} // namespace
+} // namespace kiln::mnist
