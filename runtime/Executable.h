@@ -29,6 +29,9 @@ struct CompileOptions {
   bool runPasses = true;       ///< run the backend's default pass pipeline first
   bool tf32 = false;           ///< CUDA: allow TF32 tensor-core math
   std::ostream *log = nullptr; ///< verbose output (null: std::cerr)
+  /// When non-empty, each kernel's kernel IR, LLVM IR and assembly (or CUDA
+  /// source) are written into this directory (`kiln compile --dump DIR`).
+  std::string dumpDir;
 };
 
 /// A compiled graph with its own parameter, state and input storage.

@@ -1,0 +1,327 @@
+// codegen/KernelIR.cpp - kernel IR builders, Visitor and Mutator defaults.
+#include "codegen/KernelIR.h"
+
+#include "ir/Error.h"
+
+#include <algorithm>
+
+namespace kiln::kir {
+
+const char *binOpName(BinOp op) {
+  static const char *const names[] = {"add", "sub", "mul", "div", "mod", "max",
+                                      "min", "lt",  "le",  "eq",  "and", "or"};
+  return names[static_cast<int>(op)];
+}
+const char *unOpName(UnOp op) {
+  static const char *const names[] = {"neg", "exp", "log", "sqrt", "tanh", "abs"};
+  return names[static_cast<int>(op)];
+}
+const char *forKindName(ForKind k) {
+  static const char *const names[] = {"serial", "parallel", "unrolled"};
+  return names[static_cast<int>(k)];
+}
+
+// ---- Builders ---------------------------------------------------------------
+
+Expr intImm(int64_t v, DType t) { return std::make_shared<IntImm>(t, v); }
+Expr floatImm(double v, DType t) {
+  return std::make_shared<FloatImm>(t, t == DType::F32 ? static_cast<float>(v) : v);
+}
+Expr constant(double v, DType t) {
+  if (isFloat(t))
+    return floatImm(v, t);
+  if (t == DType::Bool)
+    return intImm(v != 0.0 ? 1 : 0, t);
+  return intImm(static_cast<int64_t>(v), t);
+}
+Expr var(std::string name, Type t) { return std::make_shared<Var>(t, std::move(name)); }
+Expr load(int buffer, DType t, Expr index, int lanes) {
+  return std::make_shared<Load>(Type{t, lanes}, buffer, std::move(index));
+}
+Expr unary(UnOp op, Expr a) { return std::make_shared<Unary>(op, std::move(a)); }
+
+bool isConstInt(const Expr &e, int64_t *value) {
+  const IntImm *i = as<IntImm>(e);
+  if (!i)
+    return false;
+  if (value)
+    *value = i->value;
+  return true;
+}
+
+namespace {
+bool isCompare(BinOp op) { return op == BinOp::Lt || op == BinOp::Le || op == BinOp::Eq; }
+
+/// Folds integer arithmetic on constants and the identities index math produces.
+Expr foldInt(BinOp op, const Expr &a, const Expr &b) {
+  if (a->type != Type{DType::I64, 1} || b->type != a->type)
+    return nullptr;
+  int64_t x = 0, y = 0;
+  bool ca = isConstInt(a, &x), cb = isConstInt(b, &y);
+  if (ca && cb) {
+    switch (op) {
+    case BinOp::Add: return intImm(x + y);
+    case BinOp::Sub: return intImm(x - y);
+    case BinOp::Mul: return intImm(x * y);
+    case BinOp::Div: return y ? intImm(x / y) : nullptr;
+    case BinOp::Mod: return y ? intImm(x % y) : nullptr;
+    case BinOp::Max: return intImm(std::max(x, y));
+    case BinOp::Min: return intImm(std::min(x, y));
+    default: return nullptr;
+    }
+  }
+  switch (op) {
+  case BinOp::Add:
+    if (ca && x == 0) return b;
+    if (cb && y == 0) return a;
+    break;
+  case BinOp::Sub:
+    if (cb && y == 0) return a;
+    break;
+  case BinOp::Mul:
+    if ((ca && x == 0) || (cb && y == 0)) return intImm(0);
+    if (ca && x == 1) return b;
+    if (cb && y == 1) return a;
+    break;
+  case BinOp::Div:
+    if (cb && y == 1) return a;
+    break;
+  case BinOp::Mod:
+    if (cb && y == 1) return intImm(0);
+    break;
+  default: break;
+  }
+  return nullptr;
+}
+} // namespace
+
+Expr binary(BinOp op, Expr a, Expr b) {
+  if (a->type.lanes < b->type.lanes)
+    a = splat(a, b->type.lanes);
+  else if (b->type.lanes < a->type.lanes)
+    b = splat(b, a->type.lanes);
+  KILN_INTERNAL_CHECK(a->type == b->type) << "kernel ir: " << binOpName(op) << " of " << dtypeName(a->type.dtype)
+                                          << " and " << dtypeName(b->type.dtype);
+  if (Expr f = foldInt(op, a, b))
+    return f;
+  Type t = isCompare(op) ? Type{DType::Bool, a->type.lanes} : a->type;
+  return std::make_shared<Binary>(t, op, std::move(a), std::move(b));
+}
+Expr select(Expr c, Expr a, Expr b) {
+  int lanes = std::max({c->type.lanes, a->type.lanes, b->type.lanes});
+  if (c->type.lanes < lanes) c = splat(c, lanes);
+  if (a->type.lanes < lanes) a = splat(a, lanes);
+  if (b->type.lanes < lanes) b = splat(b, lanes);
+  KILN_INTERNAL_CHECK(c->type.dtype == DType::Bool && a->type == b->type) << "kernel ir: bad select operands";
+  return std::make_shared<Select>(std::move(c), std::move(a), std::move(b));
+}
+Expr cast(Expr a, DType t) {
+  if (a->type.dtype == t)
+    return a;
+  if (const IntImm *i = as<IntImm>(a); i && a->type.dtype == DType::I64 && isInteger(t))
+    return intImm(i->value, t);
+  return std::make_shared<Cast>(Type{t, a->type.lanes}, std::move(a));
+}
+Expr splat(Expr a, int lanes) {
+  if (a->type.lanes == lanes)
+    return a;
+  KILN_INTERNAL_CHECK(a->type.lanes == 1) << "kernel ir: splat of a vector";
+  return std::make_shared<Splat>(std::move(a), lanes);
+}
+Expr random(int64_t seed, Expr key, Expr index) {
+  return std::make_shared<Random>(seed, std::move(key), std::move(index));
+}
+Expr hreduce(ReduceOp op, Expr a) { return std::make_shared<HReduce>(op, std::move(a)); }
+Expr add(Expr a, Expr b) { return binary(BinOp::Add, std::move(a), std::move(b)); }
+Expr sub(Expr a, Expr b) { return binary(BinOp::Sub, std::move(a), std::move(b)); }
+Expr mul(Expr a, Expr b) { return binary(BinOp::Mul, std::move(a), std::move(b)); }
+Expr div(Expr a, Expr b) { return binary(BinOp::Div, std::move(a), std::move(b)); }
+Expr mod(Expr a, Expr b) { return binary(BinOp::Mod, std::move(a), std::move(b)); }
+Expr max(Expr a, Expr b) { return binary(BinOp::Max, std::move(a), std::move(b)); }
+Expr min(Expr a, Expr b) { return binary(BinOp::Min, std::move(a), std::move(b)); }
+
+Stmt block(std::vector<Stmt> s) {
+  std::vector<Stmt> flat;
+  for (Stmt &x : s) {
+    if (!x)
+      continue;
+    if (const Block *b = as<Block>(x))
+      flat.insert(flat.end(), b->stmts.begin(), b->stmts.end());
+    else
+      flat.push_back(std::move(x));
+  }
+  if (flat.size() == 1)
+    return flat[0];
+  return std::make_shared<Block>(std::move(flat));
+}
+Stmt forLoop(Expr v, Expr begin, Expr extent, ForKind k, Stmt body) {
+  KILN_INTERNAL_CHECK(as<Var>(v)) << "kernel ir: loop variable is not a var";
+  return std::make_shared<For>(std::move(v), std::move(begin), std::move(extent), k, std::move(body));
+}
+Stmt forLoop(Expr v, int64_t extent, ForKind k, Stmt body) {
+  return forLoop(std::move(v), intImm(0), intImm(extent), k, std::move(body));
+}
+Stmt store(int buffer, Expr index, Expr value) {
+  return std::make_shared<Store>(buffer, std::move(index), std::move(value));
+}
+Stmt ifThen(Expr c, Stmt then, Stmt otherwise) {
+  return std::make_shared<IfThen>(std::move(c), std::move(then), std::move(otherwise));
+}
+Stmt letStmt(Expr v, Expr value, Stmt body) {
+  return std::make_shared<LetStmt>(std::move(v), std::move(value), std::move(body));
+}
+Stmt alloc(int buffer, Stmt body) { return std::make_shared<Alloc>(buffer, std::move(body)); }
+
+int Kernel::addParam(std::string n, DType t, int64_t size, bool readOnly) {
+  buffers.push_back({std::move(n), t, size, false, readOnly});
+  ++numParams;
+  return static_cast<int>(buffers.size()) - 1;
+}
+int Kernel::addLocal(std::string n, DType t, int64_t size) {
+  buffers.push_back({std::move(n), t, size, true, false});
+  return static_cast<int>(buffers.size()) - 1;
+}
+
+// ---- Visitor ------------------------------------------------------------------
+
+void Visitor::visit(const Expr &e) {
+  switch (e->kind) {
+#define KILN_KIR_EXPR(Name)                                                                        \
+  case ExprKind::Name: return visit##Name(static_cast<const Name &>(*e));
+#include "codegen/KernelIR.def"
+  }
+}
+void Visitor::visit(const Stmt &s) {
+  if (!s)
+    return;
+  switch (s->kind) {
+#define KILN_KIR_STMT(Name)                                                                        \
+  case StmtKind::Name: return visit##Name(static_cast<const Name &>(*s));
+#include "codegen/KernelIR.def"
+  }
+}
+void Visitor::visitIntImm(const IntImm &) {}
+void Visitor::visitFloatImm(const FloatImm &) {}
+void Visitor::visitVar(const Var &) {}
+void Visitor::visitLoad(const Load &n) { visit(n.index); }
+void Visitor::visitUnary(const Unary &n) { visit(n.a); }
+void Visitor::visitBinary(const Binary &n) { visit(n.a), visit(n.b); }
+void Visitor::visitSelect(const Select &n) { visit(n.c), visit(n.a), visit(n.b); }
+void Visitor::visitCast(const Cast &n) { visit(n.a); }
+void Visitor::visitSplat(const Splat &n) { visit(n.a); }
+void Visitor::visitRandom(const Random &n) { visit(n.key), visit(n.index); }
+void Visitor::visitHReduce(const HReduce &n) { visit(n.a); }
+void Visitor::visitBlock(const Block &n) {
+  for (const Stmt &s : n.stmts)
+    visit(s);
+}
+void Visitor::visitFor(const For &n) { visit(n.begin), visit(n.extent), visit(n.body); }
+void Visitor::visitStore(const Store &n) { visit(n.index), visit(n.value); }
+void Visitor::visitIfThen(const IfThen &n) { visit(n.cond), visit(n.then), visit(n.otherwise); }
+void Visitor::visitLetStmt(const LetStmt &n) { visit(n.value), visit(n.body); }
+void Visitor::visitAlloc(const Alloc &n) { visit(n.body); }
+
+// ---- Mutator ------------------------------------------------------------------
+
+Expr Mutator::mutate(const Expr &e) {
+  switch (e->kind) {
+#define KILN_KIR_EXPR(Name)                                                                        \
+  case ExprKind::Name: return mutate##Name(static_cast<const Name &>(*e), e);
+#include "codegen/KernelIR.def"
+  }
+  return e;
+}
+Stmt Mutator::mutate(const Stmt &s) {
+  if (!s)
+    return s;
+  switch (s->kind) {
+#define KILN_KIR_STMT(Name)                                                                        \
+  case StmtKind::Name: return mutate##Name(static_cast<const Name &>(*s), s);
+#include "codegen/KernelIR.def"
+  }
+  return s;
+}
+Expr Mutator::mutateIntImm(const IntImm &, const Expr &self) { return self; }
+Expr Mutator::mutateFloatImm(const FloatImm &, const Expr &self) { return self; }
+Expr Mutator::mutateVar(const Var &, const Expr &self) { return self; }
+Expr Mutator::mutateLoad(const Load &n, const Expr &self) {
+  Expr i = mutate(n.index);
+  return i == n.index ? self : load(n.buffer, n.type.dtype, i, n.type.lanes);
+}
+Expr Mutator::mutateUnary(const Unary &n, const Expr &self) {
+  Expr a = mutate(n.a);
+  return a == n.a ? self : unary(n.op, a);
+}
+Expr Mutator::mutateBinary(const Binary &n, const Expr &self) {
+  Expr a = mutate(n.a), b = mutate(n.b);
+  return a == n.a && b == n.b ? self : binary(n.op, a, b);
+}
+Expr Mutator::mutateSelect(const Select &n, const Expr &self) {
+  Expr c = mutate(n.c), a = mutate(n.a), b = mutate(n.b);
+  return c == n.c && a == n.a && b == n.b ? self : select(c, a, b);
+}
+Expr Mutator::mutateCast(const Cast &n, const Expr &self) {
+  Expr a = mutate(n.a);
+  return a == n.a ? self : cast(a, n.type.dtype);
+}
+Expr Mutator::mutateSplat(const Splat &n, const Expr &self) {
+  Expr a = mutate(n.a);
+  return a == n.a ? self : splat(a, n.type.lanes);
+}
+Expr Mutator::mutateRandom(const Random &n, const Expr &self) {
+  Expr k = mutate(n.key), i = mutate(n.index);
+  return k == n.key && i == n.index ? self : random(n.seed, k, i);
+}
+Expr Mutator::mutateHReduce(const HReduce &n, const Expr &self) {
+  Expr a = mutate(n.a);
+  return a == n.a ? self : hreduce(n.op, a);
+}
+Stmt Mutator::mutateBlock(const Block &n, const Stmt &self) {
+  std::vector<Stmt> out;
+  bool changed = false;
+  for (const Stmt &s : n.stmts) {
+    out.push_back(mutate(s));
+    changed |= out.back() != s;
+  }
+  return changed ? block(std::move(out)) : self;
+}
+Stmt Mutator::mutateFor(const For &n, const Stmt &self) {
+  Expr b = mutate(n.begin), e = mutate(n.extent);
+  Stmt body = mutate(n.body);
+  return b == n.begin && e == n.extent && body == n.body ? self : forLoop(n.var, b, e, n.forKind, body);
+}
+Stmt Mutator::mutateStore(const Store &n, const Stmt &self) {
+  Expr i = mutate(n.index), v = mutate(n.value);
+  return i == n.index && v == n.value ? self : store(n.buffer, i, v);
+}
+Stmt Mutator::mutateIfThen(const IfThen &n, const Stmt &self) {
+  Expr c = mutate(n.cond);
+  Stmt t = mutate(n.then), o = mutate(n.otherwise);
+  return c == n.cond && t == n.then && o == n.otherwise ? self : ifThen(c, t, o);
+}
+Stmt Mutator::mutateLetStmt(const LetStmt &n, const Stmt &self) {
+  Expr v = mutate(n.value);
+  Stmt b = mutate(n.body);
+  return v == n.value && b == n.body ? self : letStmt(n.var, v, b);
+}
+Stmt Mutator::mutateAlloc(const Alloc &n, const Stmt &self) {
+  Stmt b = mutate(n.body);
+  return b == n.body ? self : alloc(n.buffer, b);
+}
+
+namespace {
+class Substituter : public Mutator {
+public:
+  Substituter(const Expr &v, const Expr &by) : v_(v.get()), by_(by) {}
+  Expr mutateVar(const Var &n, const Expr &self) override { return &n == v_ ? by_ : self; }
+
+private:
+  const ExprNode *v_;
+  Expr by_;
+};
+} // namespace
+
+Stmt substitute(const Stmt &s, const Expr &v, const Expr &by) { return Substituter(v, by).mutate(s); }
+Expr substitute(const Expr &e, const Expr &v, const Expr &by) { return Substituter(v, by).mutate(e); }
+
+} // namespace kiln::kir

@@ -1,0 +1,292 @@
+// codegen/Lower.cpp - graph walk of lowering: buffers, single ops, fused regions.
+//
+// Top level: every value a kernel produces gets a buffer; constants (and
+// elementwise/layout ops of constants only) stay inline; reshape and flatten
+// of a buffer are views of it. A `fused` region becomes as few kernels as its
+// body allows: its elementwise and layout members are inlined into their
+// consumers, a heavy member followed by an elementwise chain stores through
+// that chain (epilogue), and outputs of equal shape share one loop nest.
+#include "codegen/LowerContext.h"
+
+#include "ir/Error.h"
+
+#include <set>
+#include <sstream>
+
+namespace kiln {
+
+int Program::findBuffer(const std::string &name) const {
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].role != BufferRole::Temp && buffers[i].name == name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+int Program::storageOf(int b) const {
+  while (buffers.at(b).aliasOf >= 0)
+    b = buffers[b].aliasOf;
+  return b;
+}
+
+std::string printProgram(const Program &p) {
+  static const char *const roles[] = {"input", "param", "state", "temp"};
+  std::ostringstream os;
+  for (size_t i = 0; i < p.buffers.size(); ++i) {
+    const ProgramBuffer &b = p.buffers[i];
+    os << "buffer %" << i << " " << roles[static_cast<int>(b.role)] << " \"" << b.name << "\" : " << typeString(b.type);
+    if (b.aliasOf >= 0)
+      os << " view of %" << b.aliasOf;
+    os << "\n";
+  }
+  for (const Launch &l : p.launches) {
+    os << "launch @" << p.kernels[l.kernel].name << "(";
+    for (size_t i = 0; i < l.args.size(); ++i)
+      os << (i ? ", " : "") << "%" << l.args[i];
+    os << ")\n";
+  }
+  for (auto [t, v] : p.assigns)
+    os << "assign %" << t << " <- %" << v << "\n";
+  os << "return";
+  for (int o : p.outputs)
+    os << " %" << o;
+  os << "\n";
+  return os.str();
+}
+
+namespace lower {
+namespace {
+
+std::string valueName(Value v) {
+  Node &n = *v.node;
+  std::string base = n.name();
+  if (base.empty())
+    base.append(n.mnemonic()).append(std::to_string(n.id()));
+  if (v.index)
+    base.append(".").append(std::to_string(v.index));
+  return base;
+}
+
+/// A kernel copying value `src` into program buffer `dst`.
+void copyKernel(ProgramBuilder &pb, Value src, int dst, const std::string &name) {
+  KernelBuilder kb(pb, name);
+  const Shape &s = src.shape();
+  kb.kernel.body = kb.loopNest(s, [&](const Index &idx) {
+    return kir::store(kb.param(dst, true), linearIndex(idx, s), kb.valueAt(src, idx));
+  });
+  pb.finish(kb);
+}
+
+/// Lowers one heavy (non-inline) node with the pattern of its class.
+void lowerHeavy(ProgramBuilder &pb, Node &n, const std::string &name) {
+  switch (n.info().opClass) {
+  case OpClass::Reduction: return lowerReduction(pb, n, name);
+  case OpClass::Matmul: return lowerMatmul(pb, n, name);
+  case OpClass::Conv: return lowerConv(pb, n, name);
+  case OpClass::Pool: return lowerPool(pb, n, name);
+  case OpClass::Opaque: return lowerSoftmax(pb, n, name);
+  default: KILN_USER_ERROR() << "cpu backend: cannot lower " << n.mnemonic();
+  }
+}
+
+/// The elementwise nodes of `body` reached from v through elementwise nodes only.
+std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
+  std::set<Node *> out;
+  for (Node *n : body.nodes()) {
+    if (n->info().opClass != OpClass::Elementwise)
+      continue;
+    for (Value o : n->operands())
+      if (o == v || out.count(o.node)) {
+        out.insert(n);
+        break;
+      }
+  }
+  return out;
+}
+
+/// When heavy node h feeds only a same-shape elementwise chain whose one exit
+/// (a value used outside the chain) has a buffer, returns that exit: h then
+/// stores through the chain (an epilogue) and needs no buffer of its own.
+Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
+  if (h.numResults() != 1)
+    return {};
+  Value hv = h.result(0);
+  for (Value o : body.outputs())
+    if (o == hv)
+      return {};
+  for (Node *u : body.users(hv))
+    if (u->info().opClass != OpClass::Elementwise)
+      return {};
+  chain = elementwiseDependents(body, hv);
+  if (chain.empty())
+    return {};
+  Value exit;
+  for (Node *d : chain) {
+    if (d->resultType().shape != hv.shape())
+      return {};
+    for (Value o : d->operands())
+      if ((o == hv || chain.count(o.node)) && o.shape() != hv.shape())
+        return {};
+    bool leaves = false;
+    for (Value o : body.outputs())
+      leaves |= o.node == d;
+    for (Node *u : body.users(d->result()))
+      leaves |= !chain.count(u);
+    if (!leaves)
+      continue;
+    if (exit)
+      return {};
+    exit = d->result();
+  }
+  return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
+}
+
+void lowerRegion(ProgramBuilder &pb, Node &region) {
+  Graph &body = *region.body();
+  std::string rname = region.attrs().has("name") ? region.attrs().getString("name") : "fused";
+  rname += std::to_string(region.id());
+  for (size_t i = 0; i < body.inputs().size(); ++i)
+    pb.bindings[body.inputs()[i]->result()] = {Binding::Forward, -1, region.operand(i)};
+  // Region results live in buffers; body outputs write straight into them.
+  std::vector<std::pair<Value, int>> copies;
+  for (size_t j = 0; j < region.numResults(); ++j) {
+    int b = pb.materialize(region.result(j), valueName(region.result(j)));
+    Value bo = pb.resolve(body.outputs()[j]);
+    bool defined = bo.node->graph() == &body && pb.bindings.find(bo) == pb.bindings.end() &&
+                   bo.node->kind() != OpKind::Constant;
+    if (defined)
+      pb.bindBuffer(bo, b);
+    else
+      copies.push_back({bo, b});
+  }
+  // Elementwise values read by matmul/conv/pool are computed once into a temp.
+  for (Node *n : body.nodes()) {
+    OpClass c = n->info().opClass;
+    if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
+      continue;
+    for (Value o : n->operands()) {
+      Value r = pb.resolve(o);
+      if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
+        pb.materialize(r, rname + "_" + valueName(r));
+    }
+  }
+  pb.inlinable = [&pb](Value v) { return pb.bufferOf(v) < 0 && isInlineKind(*v.node); };
+  std::set<Node *> viaEpilogue;
+  int part = 0;
+  auto partName = [&] {
+    std::string s = rname;
+    if (part++)
+      s.append("_").append(std::to_string(part - 1));
+    return s;
+  };
+  std::vector<Value> pending; // materialized inline values awaiting one loop nest
+  auto flush = [&] {
+    if (pending.empty())
+      return;
+    lowerElementwise(pb, pending, partName());
+    pending.clear();
+  };
+  for (Node *n : body.nodes()) {
+    if (viaEpilogue.count(n))
+      continue;
+    if (isInlineKind(*n)) {
+      if (n->kind() == OpKind::Constant || pb.bufferOf(n->result()) < 0)
+        continue;
+      if (!pending.empty() && pending[0].shape() != n->resultType().shape)
+        flush();
+      pending.push_back(n->result());
+      continue;
+    }
+    flush();
+    KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
+        << "cpu backend: " << n->mnemonic() << " inside a fused region is not supported";
+    std::set<Node *> chain;
+    Value out = epilogueOutput(pb, body, *n, chain);
+    if (out) {
+      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out)};
+      viaEpilogue.insert(chain.begin(), chain.end());
+    } else {
+      for (size_t j = 0; j < n->numResults(); ++j)
+        if (pb.bufferOf(n->result(j)) < 0)
+          pb.materialize(n->result(j), rname + "_" + valueName(n->result(j)));
+    }
+    lowerHeavy(pb, *n, partName());
+    pb.epilogues.erase(n->result(0));
+  }
+  flush();
+  for (auto [src, dst] : copies)
+    copyKernel(pb, src, dst, partName());
+  pb.inlinable = [](Value) { return false; };
+}
+
+} // namespace
+} // namespace lower
+
+Program lowerGraph(const Graph &g, const LowerOptions &opt) {
+  using namespace lower;
+  Program prog;
+  ProgramBuilder pb(prog, opt);
+  for (Node *n : g.inputs())
+    pb.bindBuffer(n->result(), pb.addBuffer(n->name(), n->resultType(), BufferRole::Input));
+  for (Node *n : g.params())
+    pb.bindBuffer(n->result(), pb.addBuffer(n->name(), n->resultType(), BufferRole::Param));
+  for (Node *n : g.states())
+    pb.bindBuffer(n->result(), pb.addBuffer(n->name(), n->resultType(), BufferRole::State));
+  // At top level only constant expressions lack buffers, and those inline.
+  pb.inlinable = [](Value) { return true; };
+  std::vector<std::pair<int, Value>> assigns;
+  for (Node *n : g.nodes()) {
+    std::string name = valueName(n->numResults() ? n->result() : Value{n, 0});
+    if (n->kind() == OpKind::Assign) {
+      int t = pb.bufferOf(n->operand(0));
+      KILN_USER_CHECK(t >= 0 && prog.buffers[t].role != BufferRole::Temp && prog.buffers[t].role != BufferRole::Input)
+          << "cpu backend: assign target is not a parameter or state";
+      assigns.push_back({t, n->operand(1)});
+      continue;
+    }
+    if (n->kind() == OpKind::Fused) {
+      auto saved = pb.inlinable;
+      lowerRegion(pb, *n);
+      pb.inlinable = saved;
+      continue;
+    }
+    if (n->kind() == OpKind::Constant)
+      continue;
+    if (isInlineKind(*n)) {
+      bool constantOnly = true;
+      for (Value o : n->operands())
+        constantOnly &= pb.bufferOf(o) < 0;
+      if (constantOnly)
+        continue;
+      int src = pb.bufferOf(n->operand(0));
+      if ((n->kind() == OpKind::Reshape || n->kind() == OpKind::Flatten) && src >= 0) {
+        pb.bindBuffer(n->result(), pb.addBuffer(name, n->resultType(), BufferRole::Temp, src));
+        continue;
+      }
+      pb.materialize(n->result(), name);
+      lowerElementwise(pb, {n->result()}, name);
+      continue;
+    }
+    for (size_t j = 0; j < n->numResults(); ++j)
+      pb.materialize(n->result(j), valueName(n->result(j)));
+    auto saved = pb.inlinable;
+    lowerHeavy(pb, *n, name);
+    pb.inlinable = saved;
+  }
+  // Outputs and assigned values need buffers of their own, distinct from the
+  // signature buffers that assign overwrites.
+  auto ownBuffer = [&](Value v, const std::string &name) {
+    int b = pb.bufferOf(v);
+    if (b >= 0 && prog.buffers[prog.storageOf(b)].role == BufferRole::Temp)
+      return b;
+    int dst = pb.addBuffer(name, v.type(), BufferRole::Temp);
+    copyKernel(pb, v, dst, name);
+    return dst;
+  };
+  for (size_t i = 0; i < g.outputs().size(); ++i)
+    prog.outputs.push_back(ownBuffer(g.outputs()[i], std::string("output").append(std::to_string(i))));
+  for (auto [t, v] : assigns)
+    prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
+  return prog;
+}
+
+} // namespace kiln

@@ -1,0 +1,147 @@
+// codegen/LowerContext.h - what lowering patterns share: values, kernels, loops.
+//
+// Internal to codegen/. A lowering pattern (one per op class, Lower*.cpp)
+// reads operands only through KernelBuilder::valueAt, which loads from a
+// buffer, inlines a constant, or composes the scalar formulas and index maps
+// of elementwise and layout producers fused into the same kernel. It writes
+// results only through KernelBuilder::storeResult, which applies a fused
+// elementwise epilogue when one is registered. So every pattern handles
+// single ops and fused regions alike.
+#ifndef KILN_CODEGEN_LOWERCONTEXT_H
+#define KILN_CODEGEN_LOWERCONTEXT_H
+
+#include "codegen/KernelIR.h"
+#include "codegen/Lower.h"
+#include "ir/Graph.h"
+
+#include <functional>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kiln::lower {
+
+using kir::Expr;
+using kir::Stmt;
+/// An element position: one i64 expression per dim.
+using Index = std::vector<Expr>;
+
+class KernelBuilder;
+
+/// How a graph value is available to kernels.
+struct Binding {
+  enum Kind : uint8_t { None, Buffer, Forward } kind = None;
+  int buffer = -1; ///< Buffer: program buffer id
+  Value forward;   ///< Forward: the value this one equals (region arguments)
+};
+
+/// A value whose stores are rewritten: the producer's result at index idx is
+/// `acc`, and `output` = f(acc, ...) is stored instead (fused epilogue).
+struct EpilogueInfo {
+  Value output;
+  int outputBuffer = -1;
+};
+
+/// Builds a Program; owns the value bindings shared by all kernels.
+class ProgramBuilder {
+public:
+  ProgramBuilder(Program &p, const LowerOptions &o) : prog(p), opt(o) {}
+  Program &prog;
+  const LowerOptions &opt;
+  std::unordered_map<Value, Binding, ValueHash> bindings;
+  /// Values stored through an epilogue instead of their own buffer.
+  std::unordered_map<Value, EpilogueInfo, ValueHash> epilogues;
+  /// Whether valueAt may inline the producer of a value (fused regions).
+  std::function<bool(Value)> inlinable = [](Value) { return false; };
+
+  int addBuffer(std::string name, TensorType t, BufferRole role, int aliasOf = -1);
+  void bindBuffer(Value v, int buffer) { bindings[v] = {Binding::Buffer, buffer, {}}; }
+  /// Follows Forward bindings to the value that defines v.
+  Value resolve(Value v) const;
+  /// The program buffer of v, or -1 when it has none.
+  int bufferOf(Value v) const;
+  /// Creates a temp buffer for v and binds it.
+  int materialize(Value v, std::string name);
+  /// Adds a finished kernel and its launch.
+  void finish(KernelBuilder &kb);
+};
+
+/// Builds one kernel.
+class KernelBuilder {
+public:
+  KernelBuilder(ProgramBuilder &pb, std::string name);
+  ProgramBuilder &pb;
+  kir::Kernel kernel;
+  std::vector<int> args; ///< program buffer of each kernel parameter, in call order
+
+  /// A fresh i64 variable named prefix + number.
+  Expr newVar(const std::string &prefix, kir::Type t = {});
+  /// The kernel parameter for program buffer b (added on first use).
+  int param(int programBuffer, bool write);
+  /// The kernel parameter holding value v (which must have a buffer).
+  int paramOf(Value v, bool write);
+  /// A local scratch buffer.
+  int local(const std::string &name, DType t, int64_t size) { return kernel.addLocal(name, t, size); }
+
+  /// Makes valueAt compute v from its producer even though v has a buffer
+  /// (for the values a kernel itself is storing).
+  void forceInline(Value v) { forceInline_.insert(v); }
+  /// Element idx of value v as a scalar expression.
+  Expr valueAt(Value v, const Index &idx);
+  /// Stores `acc` as element idx of v, or its epilogue output when v has one.
+  Stmt storeResult(Value v, const Index &idx, Expr acc);
+  /// The value actually written when storing v (its epilogue output or v).
+  Value storedValue(Value v) const;
+
+  /// Loops over `shape` around body(idx); the outermost loop with extent > 1 is
+  /// Parallel when `parallel` and the total work is worth threads.
+  Stmt loopNest(const Shape &shape, const std::function<Stmt(const Index &)> &body, bool parallel = true,
+                double workPerElement = 1.0);
+  /// Marks the top-level loop `s` parallel when it is a For (sets parallelExtent).
+  Stmt makeParallel(Stmt s, double workPerIteration);
+
+private:
+  Expr formulaValue(Node &n, size_t result, const Index &idx);
+  Expr layoutValue(Node &n, const Index &idx);
+  int varCounter_ = 0;
+  struct MemoKey {
+    const Node *node;
+    uint32_t result;
+    std::vector<const kir::ExprNode *> idx;
+    auto operator<=>(const MemoKey &) const = default;
+  };
+  std::map<MemoKey, Expr> memo_;
+  std::unordered_set<Value, ValueHash> forceInline_;
+  std::vector<int> paramIds_; ///< kernel buffer id of each entry of args
+  /// Active epilogue overrides: value -> (index it holds at, accumulator).
+  std::unordered_map<Value, std::pair<Index, Expr>, ValueHash> overrides_;
+};
+
+/// Row-major linear index of idx in shape.
+Expr linearIndex(const Index &idx, const Shape &shape);
+/// Per-dim index of a linear index.
+Index unravel(const Expr &linear, const Shape &shape);
+/// Constant index expressions.
+Index constIndex(const std::vector<int64_t> &v);
+/// 0 <= e < n, as a bool expression.
+Expr inRange(const Expr &e, int64_t n);
+/// e clamped into [0, n - 1] (a safe address for a load that a select discards).
+Expr clampIndex(const Expr &e, int64_t n);
+/// Largest divisor of v not above limit (v itself when v <= limit).
+int64_t tileOf(int64_t v, int64_t limit = 4096);
+
+// ---- Patterns, one per op class (Lower<Class>.cpp) ----------------------------
+/// Stores every value of `roots` (elementwise/layout/constant, equal shapes) in one loop nest.
+void lowerElementwise(ProgramBuilder &pb, const std::vector<Value> &roots, const std::string &name);
+void lowerReduction(ProgramBuilder &pb, Node &n, const std::string &name);
+void lowerMatmul(ProgramBuilder &pb, Node &n, const std::string &name);
+void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name);
+void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name);
+void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name);
+
+/// True when lowerElementwise can compute v inline (elementwise, layout, constant).
+bool isInlineKind(const Node &n);
+
+} // namespace kiln::lower
+
+#endif // KILN_CODEGEN_LOWERCONTEXT_H

@@ -1,0 +1,161 @@
+// codegen/LowerConv.cpp - conv2d and its input and filter gradients.
+//
+// Fast path: each of the three ops is a GEMM over an implicit im2col
+// (codegen/LowerGemm.h): conv2d is W[O, C*KH*KW] x cols[C*KH*KW, OH*OW] per
+// image; the input gradient is the transposed conv as W^T x dy-cols; the
+// filter gradient is dy[O, N*OH*OW] x cols^T. The packing routines read
+// through accessors that return 0 in the padding, so no im2col buffer exists.
+// Fallback: direct loops with a row of accumulators.
+#include "codegen/LowerContext.h"
+#include "codegen/LowerGemm.h"
+
+#include "ir/Error.h"
+#include "ir/ops/ConvUtil.h"
+
+namespace kiln::lower {
+
+using namespace kir;
+
+namespace {
+
+/// Value v (NCHW) at (n, c, ih, iw), 0 outside [0,H)x[0,W).
+Expr paddedAt(KernelBuilder &kb, Value v, const Expr &n, const Expr &c, const Expr &ih, const Expr &iw) {
+  const Shape &s = v.shape();
+  Expr ok = binary(BinOp::And, inRange(ih, s[2]), inRange(iw, s[3]));
+  Expr x = kb.valueAt(v, {n, c, clampIndex(ih, s[2]), clampIndex(iw, s[3])});
+  return select(ok, x, constant(0, v.dtype()));
+}
+
+Window2d geometryOf(Node &node, const Shape &x, const Shape &w) {
+  return windowGeometry(node.mnemonic(), x[2], x[3], w[2], w[3], node.attrs().getInts("stride"),
+                        node.attrs().get("padding"));
+}
+
+/// conv2d as C[O, OH*OW] = W[O, CKK] x cols[CKK, OH*OW], batched over images.
+GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &g) {
+  const Shape &xs = x.shape(), &ws = w.shape();
+  int64_t kk = ws[2] * ws[3];
+  GemmSpec s;
+  s.m = ws[0];
+  s.n = g.outH * g.outW;
+  s.k = ws[1] * kk;
+  s.batch = xs[0];
+  s.dtype = y.dtype();
+  s.a = [&kb, w, kk, ws](const Expr &, const Expr &o, const Expr &p) {
+    return kb.valueAt(w, {o, div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
+  };
+  s.b = [&kb, x, kk, ws, g](const Expr &bi, const Expr &p, const Expr &j) {
+    Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+    Expr oh = div(j, intImm(g.outW)), ow = mod(j, intImm(g.outW));
+    Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+    Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+    return paddedAt(kb, x, bi, c, ih, iw);
+  };
+  s.c = [&kb, y, g](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
+    return kb.storeResult(y, {bi, o, div(j, intImm(g.outW)), mod(j, intImm(g.outW))}, std::move(v));
+  };
+  return s;
+}
+
+void conv2dLoops(KernelBuilder &kb, Node &node) {
+  Value x = node.operand(0), w = node.operand(1), y = node.result();
+  const Shape &xs = x.shape(), &ws = w.shape();
+  Window2d g = geometryOf(node, xs, ws);
+  DType t = y.dtype();
+  Expr n = kb.newVar("n"), o = kb.newVar("o"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr c = kb.newVar("c"), kh = kb.newVar("kh"), kw = kb.newVar("kw");
+  int acc = kb.local("acc", t, g.outW);
+  Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+  Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+  Expr prod = mul(paddedAt(kb, x, n, c, ih, iw), kb.valueAt(w, {o, c, kh, kw}));
+  Stmt upd = forLoop(ow, g.outW, ForKind::Serial, store(acc, ow, add(load(acc, t, ow), prod)));
+  upd = forLoop(c, ws[1], ForKind::Serial,
+                forLoop(kh, ws[2], ForKind::Serial, forLoop(kw, ws[3], ForKind::Serial, upd)));
+  Stmt init = forLoop(ow, g.outW, ForKind::Serial, store(acc, ow, constant(0, t)));
+  Stmt fin = forLoop(ow, g.outW, ForKind::Serial, kb.storeResult(y, {n, o, oh, ow}, load(acc, t, ow)));
+  Stmt s = forLoop(oh, g.outH, ForKind::Serial, alloc(acc, block({init, upd, fin})));
+  s = forLoop(n, xs[0], ForKind::Serial, forLoop(o, ws[0], ForKind::Serial, s));
+  kb.kernel.body = kb.makeParallel(s, 2.0 * static_cast<double>(ws[0] * ws[1] * ws[2] * ws[3] * g.outH * g.outW));
+}
+
+/// dx[n,c,ih,iw] = sum over o, kh, kw of dy[n,o,oh,ow] w[o,c,kh,kw] where
+/// ih = oh*sh - pt + kh (gather form, one accumulator row per (n, c, ih)).
+void inputGradLoops(KernelBuilder &kb, Node &node) {
+  Value dy = node.operand(0), w = node.operand(1), dx = node.result();
+  const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
+  Window2d g = geometryOf(node, xs, ws);
+  DType t = dx.dtype();
+  Expr n = kb.newVar("n"), c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
+  Expr o = kb.newVar("o"), kh = kb.newVar("kh"), kw = kb.newVar("kw");
+  int acc = kb.local("acc", t, xs[3]);
+  Expr th = sub(add(ih, intImm(g.pad.top)), kh), tw = sub(add(iw, intImm(g.pad.left)), kw);
+  Expr oh = div(th, intImm(g.strideH)), ow = div(tw, intImm(g.strideW));
+  Expr rowOk = binary(BinOp::And, binary(BinOp::Le, intImm(0), th),
+                      binary(BinOp::And, binary(BinOp::Eq, mod(th, intImm(g.strideH)), intImm(0)),
+                             binary(BinOp::Lt, oh, intImm(ys[2]))));
+  Expr colOk = binary(BinOp::And, binary(BinOp::Le, intImm(0), tw),
+                      binary(BinOp::And, binary(BinOp::Eq, mod(tw, intImm(g.strideW)), intImm(0)),
+                             binary(BinOp::Lt, ow, intImm(ys[3]))));
+  Expr dyv = kb.valueAt(dy, {n, o, oh, clampIndex(ow, ys[3])});
+  Expr prod = select(colOk, mul(dyv, kb.valueAt(w, {o, c, kh, kw})), constant(0, t));
+  Stmt upd = forLoop(iw, xs[3], ForKind::Serial, store(acc, iw, add(load(acc, t, iw), prod)));
+  upd = forLoop(o, ws[0], ForKind::Serial,
+                forLoop(kh, ws[2], ForKind::Serial, ifThen(rowOk, forLoop(kw, ws[3], ForKind::Serial, upd))));
+  Stmt init = forLoop(iw, xs[3], ForKind::Serial, store(acc, iw, constant(0, t)));
+  Stmt fin = forLoop(iw, xs[3], ForKind::Serial, kb.storeResult(dx, {n, c, ih, iw}, load(acc, t, iw)));
+  Stmt s = forLoop(ih, xs[2], ForKind::Serial, alloc(acc, block({init, upd, fin})));
+  s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, s));
+  kb.kernel.body = kb.makeParallel(s, 2.0 * static_cast<double>(xs[1] * xs[2] * xs[3] * ws[0] * ws[2] * ws[3]));
+}
+
+/// dw[o,c,kh,kw] = sum over n, oh, ow of x[n,c,ih,iw] dy[n,o,oh,ow].
+void filterGradLoops(KernelBuilder &kb, Node &node) {
+  Value x = node.operand(0), dy = node.operand(1), dw = node.result();
+  const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
+  Window2d g = geometryOf(node, xs, ws);
+  DType t = dw.dtype();
+  Expr o = kb.newVar("o"), c = kb.newVar("c"), n = kb.newVar("n"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr kh = kb.newVar("kh"), kw = kb.newVar("kw");
+  int64_t kk = ws[2] * ws[3];
+  int acc = kb.local("acc", t, kk);
+  Expr slot = add(mul(kh, intImm(ws[3])), kw);
+  Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+  Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+  Expr prod = mul(paddedAt(kb, x, n, c, ih, iw), kb.valueAt(dy, {n, o, oh, ow}));
+  Stmt upd = forLoop(ow, ys[3], ForKind::Serial, store(acc, slot, add(load(acc, t, slot), prod)));
+  upd = forLoop(n, xs[0], ForKind::Serial,
+                forLoop(oh, ys[2], ForKind::Serial,
+                        forLoop(kh, ws[2], ForKind::Serial, forLoop(kw, ws[3], ForKind::Serial, upd))));
+  Expr q = kb.newVar("q");
+  Stmt init = forLoop(q, kk, ForKind::Serial, store(acc, q, constant(0, t)));
+  Stmt fin = forLoop(kh, ws[2], ForKind::Serial,
+                     forLoop(kw, ws[3], ForKind::Serial, kb.storeResult(dw, {o, c, kh, kw}, load(acc, t, slot))));
+  Stmt s = forLoop(c, ws[1], ForKind::Serial, alloc(acc, block({init, upd, fin})));
+  kb.kernel.body =
+      kb.makeParallel(forLoop(o, ws[0], ForKind::Serial, s), 2.0 * static_cast<double>(ws[1] * kk * xs[0] * ys[2] * ys[3]));
+}
+
+} // namespace
+
+void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
+  KernelBuilder kb(pb, name);
+  bool blocked = pb.opt.blockedKernels;
+  switch (n.kind()) {
+  case OpKind::Conv2d:
+    if (blocked) {
+      Value x = n.operand(0), w = n.operand(1);
+      Window2d g = geometryOf(n, x.shape(), w.shape());
+      kb.kernel.body = buildGemm(kb, convSpec(kb, x, w, n.result(), g), pb.opt.vectorBytes);
+      if (kb.kernel.body)
+        break;
+    }
+    conv2dLoops(kb, n);
+    break;
+  case OpKind::Conv2dInputGrad: inputGradLoops(kb, n); break;
+  case OpKind::Conv2dFilterGrad: filterGradLoops(kb, n); break;
+  default: KILN_INTERNAL_ERROR() << "lowering: " << n.mnemonic() << " is not a convolution";
+  }
+  pb.finish(kb);
+}
+
+} // namespace kiln::lower

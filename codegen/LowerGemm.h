@@ -1,0 +1,37 @@
+// codegen/LowerGemm.h - packed, register-blocked GEMM kernels (BLIS structure).
+//
+// C[M,N] = op(A)[M,K] x op(B)[K,N] is computed as: for each block of columns
+// (NC) and of depth (KC), pack B into NR-wide panels; for each block of rows
+// (MC), pack A into MR-tall panels; an MR x NR micro-kernel keeps its C tile
+// in vector registers across the KC loop. Packing reads operands through
+// KernelBuilder::valueAt, so transposes, fused producers and the implicit
+// im2col of convolutions (codegen/LowerConv.cpp) come for free; results are
+// stored through storeResult, so fused epilogues apply on the hot tile.
+#ifndef KILN_CODEGEN_LOWERGEMM_H
+#define KILN_CODEGEN_LOWERGEMM_H
+
+#include "codegen/LowerContext.h"
+
+namespace kiln::lower {
+
+/// A GEMM problem described by accessors: element (i, p) of A, (p, j) of B,
+/// and the store of C(i, j). `batch` > 1 repeats the product for each batch
+/// index (given to the accessors as `bi`), in parallel.
+struct GemmSpec {
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  DType dtype = DType::F32;
+  std::function<Expr(const Expr &bi, const Expr &i, const Expr &p)> a;
+  std::function<Expr(const Expr &bi, const Expr &p, const Expr &j)> b;
+  std::function<Stmt(const Expr &bi, const Expr &i, const Expr &j, Expr value)> c;
+};
+
+/// Builds the blocked GEMM kernel body for `spec` into kb (sets parallelism).
+Stmt buildGemm(KernelBuilder &kb, const GemmSpec &spec, int vectorBytes);
+
+/// Lowers a matmul node with the blocked kernel; false when it does not apply
+/// (the caller then uses simple loops).
+bool lowerGemm(ProgramBuilder &pb, Node &n, const std::string &name);
+
+} // namespace kiln::lower
+
+#endif // KILN_CODEGEN_LOWERGEMM_H

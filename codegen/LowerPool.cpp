@@ -1,0 +1,129 @@
+// codegen/LowerPool.cpp - max/avg pooling and their gradients (NCHW).
+//
+// Forward pooling keeps one output row of accumulators; windows in the
+// padding are skipped (max) or not counted (avg). The gradients scatter into
+// a local plane per (n, c), then store the plane through storeResult, so a
+// fused consumer (the relu gradient after max_pool2d_grad) applies on the fly.
+#include "codegen/LowerContext.h"
+
+#include "ir/Error.h"
+#include "ir/ops/ConvUtil.h"
+
+#include <cmath>
+
+namespace kiln::lower {
+
+using namespace kir;
+
+namespace {
+
+Window2d poolGeometry(Node &node, const Shape &x) {
+  const std::vector<int64_t> &k = node.attrs().getInts("kernel");
+  KILN_USER_CHECK(k.size() == 2) << node.mnemonic() << ": kernel needs 2 values";
+  return windowGeometry(node.mnemonic(), node.attrs(), x[2], x[3], k[0], k[1]);
+}
+
+bool hasPadding(const Window2d &g) {
+  return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right ||
+         (g.outH - 1) * g.strideH + g.kernelH > g.inH || (g.outW - 1) * g.strideW + g.kernelW > g.inW;
+}
+
+/// Number of window elements inside the input at output (oh, ow), as dtype t.
+Expr windowCount(const Window2d &g, const Expr &oh, const Expr &ow, DType t) {
+  Expr r0 = sub(mul(oh, intImm(g.strideH)), intImm(g.pad.top));
+  Expr c0 = sub(mul(ow, intImm(g.strideW)), intImm(g.pad.left));
+  Expr rows = sub(min(add(r0, intImm(g.kernelH)), intImm(g.inH)), max(r0, intImm(0)));
+  Expr cols = sub(min(add(c0, intImm(g.kernelW)), intImm(g.inW)), max(c0, intImm(0)));
+  return cast(mul(rows, cols), t);
+}
+
+/// Forward max/avg pooling: loops n, c, oh, kh, kw, ow with a row of accumulators.
+void poolForward(KernelBuilder &kb, Node &node, bool isMax) {
+  Value x = node.operand(0), y = node.result();
+  const Shape &xs = x.shape();
+  Window2d g = poolGeometry(node, xs);
+  DType t = y.dtype();
+  Expr n = kb.newVar("n"), c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr kh = kb.newVar("kh"), kw = kb.newVar("kw");
+  int acc = kb.local("acc", t, g.outW);
+  Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+  Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+  bool pad = hasPadding(g);
+  Expr xv = kb.valueAt(x, {n, c, pad ? clampIndex(ih, g.inH) : ih, pad ? clampIndex(iw, g.inW) : iw});
+  Expr cur = load(acc, t, ow);
+  Expr next = isMax ? max(xv, cur) : add(cur, xv);
+  if (pad)
+    next = select(binary(BinOp::And, inRange(ih, g.inH), inRange(iw, g.inW)), next, cur);
+  Stmt upd = forLoop(kh, g.kernelH, ForKind::Serial,
+                     forLoop(kw, g.kernelW, ForKind::Serial, forLoop(ow, g.outW, ForKind::Serial, store(acc, ow, next))));
+  Stmt init = forLoop(ow, g.outW, ForKind::Serial, store(acc, ow, isMax ? floatImm(-INFINITY, t) : constant(0, t)));
+  Expr result = isMax ? load(acc, t, ow) : div(load(acc, t, ow), windowCount(g, oh, ow, t));
+  Stmt fin = forLoop(ow, g.outW, ForKind::Serial, kb.storeResult(y, {n, c, oh, ow}, result));
+  Stmt s = forLoop(oh, g.outH, ForKind::Serial, alloc(acc, block({init, upd, fin})));
+  s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, s));
+  kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.outH * g.outW * g.kernelH * g.kernelW));
+}
+
+/// Gradients: scatter into a local plane per (n, c), then store it.
+void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
+  Value dy = node.operand(0), dx = node.result();
+  Value x = isMax ? node.operand(1) : Value{};
+  const Shape &xs = dx.shape();
+  Window2d g = poolGeometry(node, xs);
+  DType t = dx.dtype();
+  int64_t hw = g.inH * g.inW;
+  Expr n = kb.newVar("n"), c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr kh = kb.newVar("kh"), kw = kb.newVar("kw"), q = kb.newVar("q");
+  int plane = kb.local("plane", t, hw);
+  Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+  Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+  Expr ok = binary(BinOp::And, inRange(ih, g.inH), inRange(iw, g.inW));
+  Expr pos = add(mul(ih, intImm(g.inW)), iw);
+  Expr g0 = kb.valueAt(dy, {n, c, oh, ow});
+  Stmt window;
+  if (isMax) {
+    int best = kb.local("best", t, 1), arg = kb.local("arg", DType::I64, 1);
+    Expr xv = kb.valueAt(x, {n, c, clampIndex(ih, g.inH), clampIndex(iw, g.inW)});
+    Expr better = binary(BinOp::Or, binary(BinOp::Lt, load(arg, DType::I64, intImm(0)), intImm(0)),
+                         binary(BinOp::Lt, load(best, t, intImm(0)), xv));
+    Stmt scan = forLoop(kh, g.kernelH, ForKind::Serial,
+                        forLoop(kw, g.kernelW, ForKind::Serial,
+                                ifThen(binary(BinOp::And, ok, better),
+                                       block({store(best, intImm(0), xv), store(arg, intImm(0), pos)}))));
+    Expr a = load(arg, DType::I64, intImm(0));
+    Stmt give = ifThen(binary(BinOp::Le, intImm(0), a), store(plane, a, add(load(plane, t, a), g0)));
+    window = alloc(best, alloc(arg, block({store(arg, intImm(0), intImm(-1)), store(best, intImm(0), constant(0, t)),
+                                          scan, give})));
+  } else {
+    Expr share = div(g0, windowCount(g, oh, ow, t));
+    Expr p = kb.newVar("share", {t, 1});
+    window = letStmt(p, share,
+                     forLoop(kh, g.kernelH, ForKind::Serial,
+                             forLoop(kw, g.kernelW, ForKind::Serial,
+                                     ifThen(ok, store(plane, pos, add(load(plane, t, pos), p))))));
+  }
+  Stmt scatter = forLoop(oh, g.outH, ForKind::Serial, forLoop(ow, g.outW, ForKind::Serial, window));
+  Stmt init = forLoop(q, hw, ForKind::Serial, store(plane, q, constant(0, t)));
+  Expr r = kb.newVar("ih"), s2 = kb.newVar("iw");
+  Stmt fin = forLoop(r, g.inH, ForKind::Serial,
+                     forLoop(s2, g.inW, ForKind::Serial,
+                             kb.storeResult(dx, {n, c, r, s2}, load(plane, t, add(mul(r, intImm(g.inW)), s2)))));
+  Stmt s = forLoop(c, xs[1], ForKind::Serial, alloc(plane, block({init, scatter, fin})));
+  kb.kernel.body = kb.makeParallel(forLoop(n, xs[0], ForKind::Serial, s), static_cast<double>(xs[1] * hw * 4));
+}
+
+} // namespace
+
+void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name) {
+  KernelBuilder kb(pb, name);
+  switch (n.kind()) {
+  case OpKind::MaxPool2d: poolForward(kb, n, true); break;
+  case OpKind::AvgPool2d: poolForward(kb, n, false); break;
+  case OpKind::MaxPool2dGrad: poolBackward(kb, n, true); break;
+  case OpKind::AvgPool2dGrad: poolBackward(kb, n, false); break;
+  default: KILN_INTERNAL_ERROR() << "lowering: " << n.mnemonic() << " is not pooling";
+  }
+  pb.finish(kb);
+}
+
+} // namespace kiln::lower

@@ -1,0 +1,162 @@
+// runtime/cpu/CpuExecutable.cpp - the LLVM CPU backend behind the Executable interface.
+//
+// compile: backend passes -> lowerGraph (kernel IR) -> compiled kernels (disk
+// cache, JIT) -> one arena holding every buffer, planned by liveness.
+// run: a flat list of launches, each a function pointer plus a prebuilt array
+// of buffer addresses; parallel kernels split their outer loop over the pool.
+// Nothing is allocated or compiled in run().
+#include "codegen/Lower.h"
+#include "codegen/llvm/LLVMBackend.h"
+#include "ir/Error.h"
+#include "runtime/Backends.h"
+#include "runtime/KernelCache.h"
+#include "runtime/ThreadPool.h"
+#include "runtime/cpu/ArenaPlan.h"
+#include "runtime/cpu/Jit.h"
+#include "runtime/cpu/KernelCompiler.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+namespace kiln {
+
+namespace cpu {
+namespace {
+
+/// Work (about flops) below which a launch stays on the calling thread.
+constexpr double kParallelThreshold = 65536;
+
+struct Step {
+  KernelFn fn = nullptr;
+  void **args = nullptr;
+  int64_t extent = 1;
+  int threads = 1;
+};
+
+void runRange(void *ctx, int64_t begin, int64_t end) {
+  auto *s = static_cast<Step *>(ctx);
+  s->fn(s->args, begin, end);
+}
+
+class CpuExecutable final : public Executable {
+public:
+  CpuExecutable(std::unique_ptr<Graph> g, const CompileOptions &opt) : graph_(std::move(g)) {
+    auto t0 = std::chrono::steady_clock::now();
+    pool_ = std::make_unique<ThreadPool>(opt.threads);
+    LowerOptions lo;
+    lo.vectorBytes = llvmgen::hostTarget().vectorBytes;
+    prog_ = lowerGraph(*graph_, lo);
+    jit_ = std::make_unique<Jit>();
+    KernelCompileStats ks;
+    std::vector<KernelFn> fns =
+        compileKernels(prog_, *jit_, KernelCache::fromEnvironment(), opt.dumpDir, pool_->size(), ks);
+    ArenaPlan plan = planArena(prog_);
+    arena_ = static_cast<std::byte *>(std::aligned_alloc(ArenaPlan::kAlignment, plan.bytes));
+    KILN_RUNTIME_CHECK(arena_) << "cpu backend: cannot allocate an arena of " << plan.bytes << " bytes";
+    std::memset(arena_, 0, plan.bytes);
+    for (size_t b = 0; b < prog_.buffers.size(); ++b)
+      ptrs_.push_back(arena_ + plan.offset[b]);
+    size_t nargs = 0;
+    for (const Launch &l : prog_.launches)
+      nargs += l.args.size();
+    argv_.reserve(nargs);
+    for (const Launch &l : prog_.launches) {
+      Step s;
+      s.fn = fns[l.kernel];
+      s.args = argv_.data() + argv_.size();
+      for (int b : l.args)
+        argv_.push_back(ptrs_[b]);
+      const kir::Kernel &k = prog_.kernels[l.kernel];
+      s.extent = k.parallelExtent;
+      bool worth = static_cast<double>(k.parallelExtent) * k.workPerIteration >= kParallelThreshold;
+      s.threads = k.parallelExtent > 1 && worth ? pool_->size() : 1;
+      steps_.push_back(s);
+    }
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (opt.verbose) {
+      std::ostream &os = opt.log ? *opt.log : std::cerr;
+      os << "cpu backend: " << steps_.size() << " launches, " << ks.unique << " kernels (" << ks.cacheHits
+         << " from cache, " << ks.compiled << " compiled), arena " << plan.bytes << " bytes, compiled in "
+         << seconds_ << " s\n";
+    }
+  }
+
+  ~CpuExecutable() override { std::free(arena_); }
+
+  const Graph &graph() const override { return *graph_; }
+
+  void set(const std::string &name, const HostTensor &t) override {
+    int b = signatureBuffer(name);
+    const TensorType &want = prog_.buffers[b].type;
+    KILN_USER_CHECK(want == t.type()) << "'" << name << "' is " << typeString(want) << ", got " << typeString(t.type());
+    std::memcpy(ptrs_[b], t.bytes(), t.byteSize());
+  }
+
+  HostTensor get(const std::string &name) const override {
+    int b = signatureBuffer(name);
+    HostTensor t(prog_.buffers[b].type);
+    std::memcpy(t.bytes(), ptrs_[b], t.byteSize());
+    return t;
+  }
+
+  void *inputData(const std::string &name) override { return ptrs_[signatureBuffer(name)]; }
+
+  void run() override {
+    for (const LabelCheck &c : prog_.checks)
+      std::memset(ptrs_[c.buffer], 0, 2 * sizeof(int64_t));
+    for (Step &s : steps_) {
+      if (s.threads > 1)
+        pool_->parallelFor(s.extent, runRange, &s, s.threads);
+      else
+        s.fn(s.args, 0, s.extent);
+    }
+    for (const LabelCheck &c : prog_.checks) {
+      const auto *st = static_cast<const int64_t *>(ptrs_[c.buffer]);
+      KILN_RUNTIME_CHECK(st[0] == 0) << c.op << ": label " << st[1] << " of row " << st[0] - 1
+                                     << " is outside [0," << c.classes << ")";
+    }
+    for (auto [t, v] : prog_.assigns)
+      std::memcpy(ptrs_[t], ptrs_[v], prog_.buffers[t].type.byteSize());
+  }
+
+  HostTensor output(size_t i) const override {
+    KILN_USER_CHECK(i < prog_.outputs.size()) << "output " << i << " requested, the graph has " << prog_.outputs.size();
+    int b = prog_.outputs[i];
+    HostTensor t(prog_.buffers[b].type);
+    std::memcpy(t.bytes(), ptrs_[b], t.byteSize());
+    return t;
+  }
+
+  double compileSeconds() const override { return seconds_; }
+  std::string backend() const override { return "cpu"; }
+
+private:
+  int signatureBuffer(const std::string &name) const {
+    int b = prog_.findBuffer(name);
+    KILN_USER_CHECK(b >= 0) << "graph @" << graph_->name() << " has no input, parameter or state '" << name << "'";
+    return b;
+  }
+
+  std::unique_ptr<Graph> graph_;
+  std::unique_ptr<ThreadPool> pool_;
+  Program prog_;
+  std::unique_ptr<Jit> jit_;
+  std::byte *arena_ = nullptr;
+  std::vector<void *> ptrs_;
+  std::vector<void *> argv_;
+  std::vector<Step> steps_;
+  double seconds_ = 0;
+};
+
+} // namespace
+} // namespace cpu
+
+bool hasCpuBackend() { return true; }
+
+std::unique_ptr<Executable> makeCpuExecutable(const Graph &g, const CompileOptions &opt) {
+  return std::make_unique<cpu::CpuExecutable>(prepareGraph(g, opt), opt);
+}
+
+} // namespace kiln

@@ -1,0 +1,215 @@
+// tests/runtime/CpuOpsTest.cpp - every op on the cpu backend agrees with the interpreter.
+//
+// One small graph per case; inputs are random (labels within range), the
+// interpreter is the oracle, tolerance 1e-5 relative (f32).
+#include "runtime/Backends.h"
+#include "tests/support/BackendCheck.h"
+#include "tests/support/TestSupport.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::test {
+namespace {
+
+AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> kv) {
+  AttrMap m;
+  for (auto &[k, v] : kv)
+    m.set(k, v);
+  return m;
+}
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+
+class CpuOps : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!hasCpuBackend())
+      GTEST_SKIP() << "built without LLVM: no cpu backend";
+  }
+};
+
+TEST_F(CpuOps, UnaryChain) {
+  Graph g;
+  Value x = g.addInput("x", f32({3, 37}));
+  Value e = g.build(OpKind::Exp, {x});
+  Value s = g.build(OpKind::Sigmoid, {g.build(OpKind::Neg, {e})});
+  Value t = g.build(OpKind::Tanh, {g.build(OpKind::Relu, {x})});
+  Value r = g.build(OpKind::Rsqrt, {g.build(OpKind::Add, {g.build(OpKind::Abs, {x}), g.constant(1.0, f32({}))})});
+  Value l = g.build(OpKind::Log, {g.build(OpKind::Sqrt, {g.build(OpKind::Add, {e, e})})});
+  g.setOutputs({s, t, r, l});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+}
+
+TEST_F(CpuOps, BinaryBroadcasting) {
+  Graph g;
+  Value a = g.addInput("a", f32({4, 5, 6}));
+  Value b = g.addInput("b", f32({5, 1}));
+  Value c = g.addInput("c", f32({5}));
+  Value bias = g.build(OpKind::Add, {a, c}, attrs({{"broadcast", std::vector<int64_t>{1}}}));
+  Value d = g.build(OpKind::Div, {g.build(OpKind::Mul, {a, b}), g.build(OpKind::Add, {b, g.constant(3, f32({}))})});
+  Value m = g.build(OpKind::Maximum, {g.build(OpKind::Sub, {a, b}), g.build(OpKind::Minimum, {a, b})});
+  Value sel = g.build(OpKind::Select, {g.build(OpKind::Cmp, {a, b}, attrs({{"pred", std::string("gt")}})), a, b});
+  g.setOutputs({bias, d, m, sel});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+}
+
+TEST_F(CpuOps, CastCmpAndIntegers) {
+  Graph g;
+  Value a = g.addInput("a", f32({2, 9}));
+  Value k = g.addInput("k", {DType::I32, {2, 9}});
+  Value ai = g.build(OpKind::Cast, {g.build(OpKind::Mul, {a, g.constant(10, f32({}))})},
+                     attrs({{"dtype", std::string("i32")}}));
+  Value sum = g.build(OpKind::Add, {ai, k});
+  Value q = g.build(OpKind::Div, {sum, g.build(OpKind::Sub, {k, g.constant(4, {DType::I32, {}})})});
+  Value eq = g.build(OpKind::Cmp, {ai, k}, attrs({{"pred", std::string("ne")}}));
+  Value back = g.build(OpKind::Cast, {eq}, attrs({{"dtype", std::string("f32")}}));
+  g.setOutputs({sum, q, eq, back});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+}
+
+TEST_F(CpuOps, Dropout) {
+  Graph g;
+  Value x = g.addInput("x", f32({8, 100}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  g.setOutputs({g.build(OpKind::Dropout, {x, key}, attrs({{"rate", 0.3}, {"seed", int64_t{7}}}))});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0));
+}
+
+TEST_F(CpuOps, Layout) {
+  Graph g;
+  Value x = g.addInput("x", f32({2, 3, 4}));
+  Value t = g.build(OpKind::Transpose, {x}, attrs({{"perm", std::vector<int64_t>{2, 0, 1}}}));
+  Value r = g.build(OpKind::Reshape, {t}, attrs({{"shape", std::vector<int64_t>{4, -1}}}));
+  Value f = g.build(OpKind::Flatten, {x});
+  Value b = g.build(OpKind::Broadcast, {g.addInput("v", f32({3}))},
+                    attrs({{"shape", std::vector<int64_t>{2, 3, 4}}, {"dims", std::vector<int64_t>{1}}}));
+  Value sum = g.build(OpKind::Add, {x, b});
+  g.setOutputs({t, r, f, sum, x});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0));
+}
+
+TEST_F(CpuOps, Reductions) {
+  Graph g;
+  Value x = g.addInput("x", f32({6, 7, 33}));
+  auto red = [&](OpKind k, std::vector<int64_t> axes, bool keep) {
+    return g.build(k, {x}, attrs({{"axes", axes}, {"keepdims", keep}}));
+  };
+  g.setOutputs({red(OpKind::ReduceSum, {}, false), red(OpKind::ReduceSum, {0}, false),
+                red(OpKind::ReduceSum, {0, 2}, true), red(OpKind::ReduceMean, {2}, false),
+                red(OpKind::ReduceMax, {1}, false), red(OpKind::ReduceMax, {-1}, true),
+                g.build(OpKind::Argmax, {x}, attrs({{"axis", int64_t{1}}})),
+                g.build(OpKind::Argmax, {x}, attrs({{"axis", int64_t{-1}}, {"keepdims", true}}))});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+TEST_F(CpuOps, Matmul) {
+  Graph g;
+  Value a = g.addInput("a", f32({37, 29}));
+  Value b = g.addInput("b", f32({29, 45}));
+  Value at = g.addInput("at", f32({29, 37}));
+  Value bt = g.addInput("bt", f32({45, 29}));
+  auto mm = [&](Value x, Value y, bool ta, bool tb) {
+    return g.build(OpKind::Matmul, {x, y}, attrs({{"transpose_a", ta}, {"transpose_b", tb}}));
+  };
+  g.setOutputs({mm(a, b, false, false), mm(at, b, true, false), mm(a, bt, false, true), mm(at, bt, true, true)});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+struct ConvCase {
+  Shape x, w;
+  std::vector<int64_t> stride;
+  Attr padding;
+};
+
+class CpuConv : public CpuOps, public ::testing::WithParamInterface<ConvCase> {};
+
+TEST_P(CpuConv, ForwardAndGradients) {
+  const ConvCase &c = GetParam();
+  Graph g;
+  Value x = g.addInput("x", f32(c.x));
+  Value w = g.addInput("w", f32(c.w));
+  AttrMap a = attrs({{"stride", c.stride}, {"padding", c.padding}});
+  Value y = g.build(OpKind::Conv2d, {x, w}, a);
+  Value dy = g.addInput("dy", y.type());
+  AttrMap ai = a, af = a;
+  ai.set("input_shape", c.x);
+  af.set("filter_shape", c.w);
+  Value dx = g.build(OpKind::Conv2dInputGrad, {dy, w}, ai);
+  Value dw = g.build(OpKind::Conv2dFilterGrad, {x, dy}, af);
+  g.setOutputs({y, dx, dw});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CpuConv,
+    ::testing::Values(ConvCase{{2, 1, 12, 12}, {4, 1, 5, 5}, {1, 1}, std::string("valid")},
+                      ConvCase{{2, 3, 9, 8}, {5, 3, 3, 3}, {1, 1}, std::string("same")},
+                      ConvCase{{1, 2, 11, 10}, {3, 2, 3, 2}, {2, 2}, std::string("same")},
+                      ConvCase{{2, 2, 7, 7}, {2, 2, 3, 3}, {2, 1}, std::vector<int64_t>{1, 0, 2, 1}}));
+
+TEST_F(CpuOps, Pooling) {
+  Graph g;
+  Value x = g.addInput("x", f32({2, 3, 9, 8}));
+  AttrMap valid = attrs({{"kernel", std::vector<int64_t>{2, 2}}});
+  AttrMap padded = attrs({{"kernel", std::vector<int64_t>{3, 3}}, {"stride", std::vector<int64_t>{2, 2}},
+                          {"padding", std::string("same")}});
+  Value mp = g.build(OpKind::MaxPool2d, {x}, valid);
+  Value ap = g.build(OpKind::AvgPool2d, {x}, padded);
+  Value dmp = g.addInput("dmp", mp.type());
+  Value dap = g.addInput("dap", ap.type());
+  Value mg = g.build(OpKind::MaxPool2dGrad, {dmp, x}, valid);
+  AttrMap pg = padded;
+  pg.set("input_shape", std::vector<int64_t>{2, 3, 9, 8});
+  Value ag = g.build(OpKind::AvgPool2dGrad, {dap}, pg);
+  Value mp2 = g.build(OpKind::MaxPool2d, {x}, padded);
+  g.setOutputs({mp, ap, mg, ag, mp2, g.build(OpKind::MaxPool2dGrad, {g.addInput("d2", mp2.type()), x}, padded)});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+TEST_F(CpuOps, SoftmaxAndLosses) {
+  Graph g;
+  Value logits = g.addInput("logits", f32({16, 10}));
+  Value labels = g.addInput("labels", {DType::I32, {16}});
+  Value x3 = g.addInput("x3", f32({3, 5, 4}));
+  Value loss = g.build(OpKind::SoftmaxCrossEntropy, {logits, labels});
+  Value dloss = g.addInput("dloss", f32({}));
+  g.setOutputs({g.build(OpKind::Softmax, {logits}), g.build(OpKind::LogSoftmax, {logits}),
+                g.build(OpKind::Softmax, {x3}, attrs({{"axis", int64_t{1}}})), loss,
+                g.build(OpKind::SoftmaxCrossEntropyGrad, {logits, labels, dloss}),
+                g.build(OpKind::OneHot, {labels}, attrs({{"depth", int64_t{10}}}))});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+TEST_F(CpuOps, BadLabelIsARuntimeError) {
+  Graph g;
+  Value logits = g.addInput("logits", f32({4, 3}));
+  Value labels = g.addInput("labels", {DType::I32, {4}});
+  g.setOutputs({g.build(OpKind::SoftmaxCrossEntropy, {logits, labels})});
+  CompileOptions opt;
+  opt.runPasses = false;
+  auto exe = compile(g, opt);
+  exe->set("logits", randomTensor(f32({4, 3}), 3));
+  exe->set("labels", tensorOf({DType::I32, {4}}, {0, 2, 7, 1}));
+  try {
+    exe->run();
+    ADD_FAILURE() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    EXPECT_EQ(std::string(e.what()), "softmax_cross_entropy: label 7 of row 2 is outside [0,3)");
+  }
+}
+
+TEST_F(CpuOps, AssignUpdatesParametersAfterTheStep) {
+  Graph g;
+  Value x = g.addInput("x", f32({4, 3}));
+  Value w = g.addParam("w", f32({4, 3}));
+  Value s = g.addState("s", f32({3}));
+  Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Mul, {x, g.constant(0.5, f32({}))})});
+  Value ns = g.build(OpKind::ReduceSum, {w}, attrs({{"axes", std::vector<int64_t>{0}}}));
+  g.create(OpKind::Assign, {w, nw});
+  g.create(OpKind::Assign, {s, ns});
+  g.setOutputs({w, ns});
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-6));
+}
+
+} // namespace
+} // namespace kiln::test
