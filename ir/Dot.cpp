@@ -12,6 +12,7 @@
 #include "ir/ValueNames.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_map>
 
 namespace kiln {
@@ -64,8 +65,11 @@ public:
 private:
   std::string id(const Node *n) {
     auto [it, inserted] = ids_.emplace(n, "");
-    if (inserted)
-      it->second = "n" + std::to_string(ids_.size() - 1);
+    if (inserted) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "n%zu", ids_.size() - 1);
+      it->second = std::string(buf);
+    }
     return it->second;
   }
 

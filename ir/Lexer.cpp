@@ -71,9 +71,12 @@ std::string Lexer::lexName(Token &t) {
     size_t start = pos_;
     while (pos_ < text_.size() && isNameChar(text_[pos_]))
       advance();
-    if (pos_ == start)
-      fail(line_, col_, "expected a name after '" + std::string(1, text_[start - 1]) + "', got " +
-                            (pos_ < text_.size() ? "'" + printable(text_[pos_]) + "'" : "end of input"));
+    if (pos_ == start) {
+      std::string got = "end of input";
+      if (pos_ < text_.size())
+        got = std::string(1, '\'').append(printable(text_[pos_])).append(1, '\'');
+      fail(line_, col_, std::string("expected a name after '").append(1, text_[start - 1]).append("', got ") + got);
+    }
     return std::string(text_.substr(start, pos_ - start));
   }
   size_t start = pos_;
