@@ -240,9 +240,10 @@ Node *makeRegion(Graph &g, std::span<Node *const> membersIn, std::string name) {
       if (it == map.end()) {
         Value inner;
         if (v.node->kind() == OpKind::Constant) {
-          inner = body->createUnchecked(OpKind::Constant, {}, v.node->attrs(),
-                                        {v.node->resultType()}, v.node->location())
-                      ->result();
+          Node *c = body->createUnchecked(OpKind::Constant, {}, v.node->attrs(), {v.node->resultType()},
+                                          v.node->location());
+          c->setName(v.node->name());
+          inner = c->result();
           constants.push_back(v.node);
         } else {
           KILN_INTERNAL_CHECK(!inGroup.count(v.node))
@@ -302,6 +303,7 @@ Node *makeRegion(Graph &g, std::span<Node *const> membersIn, std::string name) {
   if (outer.size() == 1) {
     region->setName(outer[0].node->name());
   } else {
+    Node *prev = region;
     for (size_t k = 0; k < outer.size(); ++k) {
       const std::string &n = outer[k].node->name();
       Value r = region->result(k);
@@ -311,8 +313,10 @@ Node *makeRegion(Graph &g, std::span<Node *const> membersIn, std::string name) {
       AttrMap a;
       a.set("shape", r.shape());
       Node *view = g.create(OpKind::Reshape, {r}, std::move(a), region->location());
-      g.moveBefore(view, region);
-      g.moveBefore(region, view);
+      Node *next = g.nodes()[static_cast<size_t>(g.positionOf(prev)) + 1];
+      if (next != view)
+        g.moveBefore(view, next);
+      prev = view;
       std::vector<Value> newOuts = g.outputs();
       for (Value &o : newOuts)
         if (o == r)
