@@ -150,9 +150,15 @@ bool PassManager::run(Graph &g, PassContext &ctx) {
 //   cse            merges the equal subexpressions autodiff and the frontend
 //                  create (repeated constants, broadcasts, transposes);
 //   dce            last, dropping what the steps above left unused.
+// Compiled backends then add:
+//   fuse           the fused regions the backend has kernels for (after the
+//                  cleanup, so fusion sees each value once);
+//   plan-memory    last: the arena plan of the final graph (reported by --stats).
 std::string defaultPipeline(std::string_view backend) {
   KILN_USER_CHECK(backend == "interp" || backend == "cpu" || backend == "cuda")
       << "unknown backend '" << backend << "' (known backends: interp, cpu, cuda)";
+  if (backend == "cpu" || backend == "cuda")
+    return "constant-fold,simplify,cse,dce,fuse,plan-memory";
   return "constant-fold,simplify,cse,dce";
 }
 
