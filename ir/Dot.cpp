@@ -47,6 +47,7 @@ public:
   void write(const Graph &g) {
     os_ << "digraph \"" << escape(g.name()) << "\" {\n";
     os_ << "  rankdir=TB;\n";
+    os_ << "  graph [fontname=\"monospace\", fontsize=11];\n";
     os_ << "  node [shape=box, style=\"rounded,filled\", fillcolor=white, fontname=\"monospace\", fontsize=10];\n";
     os_ << "  edge [fontname=\"monospace\", fontsize=9];\n";
     ValueNames names(g);
