@@ -60,7 +60,7 @@ bool commonSubexpressionPass(Graph &g, PassContext &ctx) {
     if (fresh)
       continue;
     Node *kept = it->second;
-    if (!n->name().empty() && !kept->name().empty())
+    if (!n->name().empty() && (!kept->name().empty() || kept->numResults() != 1))
       continue;
     if (!n->name().empty()) {
       kept->setName(n->name());

@@ -19,8 +19,9 @@ bool isOutput(const Graph &g, Value v) {
   return std::find(outs.begin(), outs.end(), v) != outs.end();
 }
 
+/// Only an unnamed single-result body node prints under a name of its own.
 bool canCarryName(const Graph &g, Value to) {
-  return g.positionOf(to.node) >= 0 && to.node->name().empty();
+  return g.positionOf(to.node) >= 0 && to.node->name().empty() && to.node->numResults() == 1;
 }
 
 } // namespace

@@ -34,7 +34,7 @@ int64_t applyPatternsGreedily(Graph &g, std::span<const RewritePattern> patterns
                               std::string_view statPrefix);
 
 /// Replaces every use of `from` by `to` and moves `from`'s name to `to` when
-/// `to` is an unnamed body node.
+/// `to` is an unnamed single-result body node.
 void replaceValue(Graph &g, Value from, Value to);
 
 /// Erases `n` if none of its results is used and it has no side effect, then
