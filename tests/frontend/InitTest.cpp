@@ -1,5 +1,6 @@
 // tests/frontend/InitTest.cpp - initializer statistics, fans and reproducibility.
 #include "frontend/Init.h"
+#include "ir/Error.h"
 #include "frontend/Model.h"
 #include "examples/mnist/Models.h"
 

@@ -58,18 +58,18 @@ TEST(Model, SignaturesOfTheTrainAndEvalSteps) {
   EXPECT_EQ(t.inputs()[0]->resultType(), (TensorType{DType::F32, {8, 1, 28, 28}}));
   EXPECT_EQ(t.inputs()[1]->resultType(), (TensorType{DType::I32, {8}}));
   EXPECT_EQ(t.findSignatureNode("lr")->resultType(), (TensorType{DType::F32, {}}));
-  EXPECT_EQ(t.params().size(), 14u);
-  EXPECT_EQ(t.states().size(), 28u); // Adadelta: two accumulators per parameter
+  EXPECT_EQ(t.params().size(), 12u); // 2 conv + 4 dense layers, kernel and bias each
+  EXPECT_EQ(t.states().size(), 24u); // Adadelta: two accumulators per parameter
   ASSERT_EQ(t.outputs().size(), 2u);
   EXPECT_EQ(t.outputs()[0].type(), (TensorType{DType::F32, {}}));
   EXPECT_EQ(t.outputs()[0].node->name(), "loss");
-  EXPECT_EQ(nodesOf(t, OpKind::Assign).size(), 14u + 28u);
+  EXPECT_EQ(nodesOf(t, OpKind::Assign).size(), 12u + 24u);
   const Graph &e = *b.eval;
   ASSERT_EQ(e.outputs().size(), 2u);
   EXPECT_EQ(e.outputs()[0].type(), (TensorType{DType::F32, {8, 10}}));
   EXPECT_EQ(e.outputs()[1].type(), (TensorType{DType::I32, {8}}));
-  EXPECT_EQ(b.initialParams.size(), 14u);
-  EXPECT_EQ(b.initialState.size(), 28u);
+  EXPECT_EQ(b.initialParams.size(), 12u);
+  EXPECT_EQ(b.initialState.size(), 24u);
   EXPECT_EQ(b.learningRate, 1.0);
   int64_t total = 0;
   for (const auto &p : b.params)

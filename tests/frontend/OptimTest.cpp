@@ -4,6 +4,7 @@
 // for three steps on the interpreter, and compares p after every step with
 // the Keras formulas evaluated here in double precision.
 #include "frontend/Optim.h"
+#include "ir/Error.h"
 #include "ir/Interpreter.h"
 
 #include <gtest/gtest.h>

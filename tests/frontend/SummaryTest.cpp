@@ -1,6 +1,7 @@
 // tests/frontend/SummaryTest.cpp - the Keras-style summary table and parameter counts.
 #include "examples/mnist/Models.h"
 #include "frontend/Summary.h"
+#include "ir/Error.h"
 
 #include <gtest/gtest.h>
 
