@@ -140,6 +140,7 @@ std::vector<OutputTarget> resolveOutputs(const Graph &g, const std::vector<std::
 }
 
 int runRun(const RunOptions &o) {
+  KILN_RUNTIME_CHECK(backendAvailable(o.backend)) << "backend '" << o.backend << "' is not available in this build";
   std::unique_ptr<Graph> g = parseGraphFile(o.file);
   std::vector<OutputTarget> targets = resolveOutputs(*g, o.outputs);
   TensorMap env;
