@@ -66,6 +66,7 @@ struct Padding {
   Attr attr;
 };
 
+/// Short name for the defaulted location parameter of every DSL function.
 using Loc = std::source_location;
 
 // ---- Sources ----------------------------------------------------------------
@@ -79,6 +80,7 @@ Tensor state(Graph &g, std::string name, TensorType t);
 Tensor constant(Graph &g, double value, TensorType t, Loc loc = Loc::current());
 
 // ---- Elementwise ------------------------------------------------------------
+/// Unary elementwise ops on float tensors (neg and abs also on integers).
 Tensor neg(const Tensor &x, Loc loc = Loc::current());
 Tensor exp(const Tensor &x, Loc loc = Loc::current());
 Tensor log(const Tensor &x, Loc loc = Loc::current());
