@@ -37,9 +37,10 @@ Node *findMaskSelect(const UseIndex &idx, Value v) {
 
 /// A single-use step between a gradient kernel and its mask: dropout(v, key) or mul.
 Node *findPassThrough(const UseIndex &idx, Value v) {
-  if (idx.useCount(v) != 1)
-    return nullptr;
-  Node *u = idx.users(v).front();
+  std::vector<Node *> users = idx.users(v);
+  if (idx.useCount(v) != 1 || users.size() != 1)
+    return nullptr; // a graph output, or read twice
+  Node *u = users.front();
   if (u->resultType() != v.type() || u->operand(0) != v)
     return nullptr;
   return u->kind() == OpKind::Dropout || u->kind() == OpKind::Mul ? u : nullptr;

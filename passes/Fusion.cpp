@@ -345,6 +345,16 @@ Node *tryMakeRegion(Graph &g, PassContext &ctx, std::span<Node *const> members, 
   std::unordered_set<const Node *> set(members.begin(), members.end());
   if (!isConvex(idx, set))
     return nullptr;
+  // A group nothing reads is dead code: leave it to dce.
+  bool used = false;
+  for (Node *m : members)
+    for (size_t i = 0; i < m->numResults() && !used; ++i) {
+      used = idx.isOutput(m->result(i));
+      for (Node *u : idx.users(m->result(i)))
+        used |= !set.count(u);
+    }
+  if (!used)
+    return nullptr;
   Node *r = makeRegion(g, members, name);
   ctx.bump("fuse." + name);
   return r;

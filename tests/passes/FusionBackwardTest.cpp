@@ -118,6 +118,16 @@ TEST(FuseBackward, BiasGradientTakesItsElementwiseProducers) {
   EXPECT_EQ(regions[0]->numResults(), 2u);
 }
 
+TEST(FuseBackward, GradientThatIsAGraphOutputEndsTheChain) {
+  const char *text = R"(graph @f(%dy: f32[4,5]) params(%w: f32[8,5]) {
+  %g = matmul(%dy, %w) {transpose_b = true} : f32[4,8]
+  return %g : f32[4,8]
+}
+)";
+  auto g = fuseAndCheck(text, "fuse");
+  EXPECT_EQ(g->nodes().size(), 1u) << toText(*g);
+}
+
 TEST(FuseBackward, ReductionOfAHeavyOpIsNotABiasGradRegion) {
   const char *text = R"(graph @f(%dy: f32[4,5]) params(%w: f32[8,5]) {
   %g = matmul(%dy, %w) {transpose_b = true} : f32[4,8]

@@ -62,6 +62,18 @@ TEST(FuseElementwise, ShapesAreNotMixedAndSingleOpsAreLeftAlone) {
   EXPECT_EQ(g->nodes().back()->kind(), OpKind::Tanh); // a group of one stays an op
 }
 
+TEST(FuseElementwise, DeadChainsAreLeftToDce) {
+  const char *text = R"(graph @f(%x: f32[4]) {
+  %e = exp(%x) : f32[4]
+  %n = neg(%e) : f32[4]
+  %t = tanh(%x) : f32[4]
+  return %t : f32[4]
+}
+)";
+  auto g = fuseAndCheck(text, "fuse");
+  EXPECT_EQ(g->nodes().size(), 3u) << toText(*g);
+}
+
 TEST(FuseElementwise, NoCycleThroughAHeavyOp) {
   const char *text = R"(graph @f(%x: f32[4,4]) params(%w: f32[4,4]) {
   %e = exp(%x) : f32[4,4]
