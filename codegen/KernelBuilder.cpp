@@ -248,6 +248,7 @@ Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
   overrides_[v] = {idx, acc};
   memo_.clear();
   Value out = e->second.output;
+  forceInline_.insert(out);
   Expr val = valueAt(out, idx);
   overrides_.erase(v);
   memo_.clear();

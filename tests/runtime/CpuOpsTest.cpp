@@ -2,6 +2,7 @@
 //
 // One small graph per case; inputs are random (labels within range), the
 // interpreter is the oracle, tolerance 1e-5 relative (f32).
+#include "passes/Pass.h"
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
@@ -209,6 +210,55 @@ TEST_F(CpuOps, AssignUpdatesParametersAfterTheStep) {
   g.create(OpKind::Assign, {s, ns});
   g.setOutputs({w, ns});
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-6));
+}
+
+/// Runs the `fuse` pipeline on g and checks that it formed `regions` regions.
+void fuse(Graph &g, size_t regions) {
+  PassManager pm;
+  pm.addPipeline("fuse");
+  PassContext ctx;
+  ctx.backend = "cpu";
+  pm.run(g, ctx);
+  size_t n = 0;
+  for (Node *x : g.nodes())
+    n += x->kind() == OpKind::Fused;
+  EXPECT_EQ(n, regions);
+}
+
+TEST_F(CpuOps, FusedConvBiasReluPool) {
+  Graph g;
+  Value x = g.addInput("x", f32({2, 3, 10, 10}));
+  Value w = g.addParam("w", f32({4, 3, 3, 3}));
+  Value b = g.addParam("b", f32({4}));
+  Value y = g.build(OpKind::Conv2d, {x, w}, attrs({{"stride", std::vector<int64_t>{1, 1}}}));
+  Value r = g.build(OpKind::Relu, {g.build(OpKind::Add, {y, b}, attrs({{"broadcast", std::vector<int64_t>{1}}}))});
+  Value p = g.build(OpKind::MaxPool2d, {r});
+  g.setOutputs({p, g.build(OpKind::ReduceSum, {r})});
+  fuse(g, 1);
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+}
+
+TEST_F(CpuOps, FusedMatmulBiasAct) {
+  Graph g;
+  Value x = g.addInput("x", f32({8, 20}));
+  Value w = g.addParam("w", f32({20, 12}));
+  Value b = g.addParam("b", f32({12}));
+  Value y = g.build(OpKind::Matmul, {x, w});
+  Value r = g.build(OpKind::Relu, {g.build(OpKind::Add, {y, b}, attrs({{"broadcast", std::vector<int64_t>{1}}}))});
+  g.setOutputs({r});
+  fuse(g, 1);
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+}
+
+TEST_F(CpuOps, FusedSoftmaxXent) {
+  Graph g;
+  Value logits = g.addInput("logits", f32({16, 10}));
+  Value labels = g.addInput("labels", {DType::I32, {16}});
+  Value loss = g.build(OpKind::SoftmaxCrossEntropy, {logits, labels});
+  Value grad = g.build(OpKind::SoftmaxCrossEntropyGrad, {logits, labels, g.constant(1.0, f32({}))});
+  g.setOutputs({loss, grad});
+  fuse(g, 1);
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
 }
 
 } // namespace
