@@ -50,7 +50,7 @@ CommandAction setupMnist(CLI::App &sub) {
   sub.description(
       "Train one of the report's MNIST models (default: the 911,664-parameter CNN with Adadelta, 30 epochs,\n"
       "batch 128), printing the model summary, a progress bar per epoch and the results table. Outputs go to\n"
-      "--out: metrics.csv, loss.png, model.dot/model.png, model.kir, predictions.txt, checkpoint.safetensors.\n"
+      "--out: metrics.csv, batch_loss.csv, loss.png, model.dot/model.png, model.kir, predictions.txt, checkpoint.safetensors.\n"
       "Data: the four MNIST IDX .gz files from --data, else $MNIST_DIR, else ./data/mnist\n"
       "(scripts/download_mnist.sh DIR fetches them).");
   sub.add_option("--model", a->train.model, "model to train: " + models)->capture_default_str();

@@ -335,6 +335,10 @@ TrainReport trainMnist(const TrainOptions &opt, const MnistData &data, std::ostr
     for (int32_t p : test.preds)
       preds += std::to_string(p) + "\n";
     writeText(dir / "predictions.txt", preds);
+    std::string curve = "step,loss\n";
+    for (size_t i = 0; i < losses.size(); ++i)
+      curve += std::to_string(i + 1) + "," + fixed(losses[i], 6) + "\n";
+    writeText(dir / "batch_loss.csv", curve);
     if (!losses.empty())
       writeLossPlot((dir / "loss.png").string(), losses, static_cast<int>(steps),
                     "training loss per batch (" + opt.model + ")");

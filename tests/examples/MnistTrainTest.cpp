@@ -113,7 +113,7 @@ TEST(MnistTrain, WritesEveryOutputFile) {
   std::ostringstream log;
   trainMnist(o, *data, log);
 
-  for (const char *f : {"metrics.csv", "loss.png", "model.dot", "model.kir", "predictions.txt", "checkpoint.safetensors"})
+  for (const char *f : {"metrics.csv", "batch_loss.csv", "loss.png", "model.dot", "model.kir", "predictions.txt", "checkpoint.safetensors"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   std::ifstream png(dir / "loss.png", std::ios::binary);
   char sig[8] = {};
