@@ -28,6 +28,12 @@ struct CompileOptions {
   bool verbose = false;        ///< report compile time and kernel counts on `log`
   bool runPasses = true;       ///< run the backend's default pass pipeline first
   bool tf32 = false;           ///< CUDA: allow TF32 tensor-core math
+  /// CUDA: target architecture ("sm_90") when compiling without a GPU; empty:
+  /// the device's own (sm_90 when there is no device).
+  std::string cudaArch;
+  /// Compile (and dump) only: no device state is created, so the result cannot
+  /// run. Lets `kiln compile --backend cuda` work on a machine without a GPU.
+  bool compileOnly = false;
   std::ostream *log = nullptr; ///< verbose output (null: std::cerr)
   /// When non-empty, each kernel's kernel IR, LLVM IR and assembly (or CUDA
   /// source) are written into this directory (`kiln compile --dump DIR`).

@@ -22,6 +22,7 @@ struct CompileCmdOptions {
   std::string backend = "cpu";
   std::string dump;
   std::string passes = "default";
+  std::string arch;
   int threads = 0;
 };
 
@@ -40,6 +41,9 @@ int runCompile(const CompileCmdOptions &o) {
   opt.threads = o.threads;
   opt.dumpDir = o.dump;
   opt.runPasses = o.passes == "default";
+  // CUDA: compile for --arch (default: the GPU's own, else sm_90) without needing a device.
+  opt.cudaArch = o.arch;
+  opt.compileOnly = o.backend == "cuda";
   opt.verbose = true;
   opt.log = &std::cout;
   std::unique_ptr<Executable> exe = compile(*g, opt);
@@ -67,6 +71,10 @@ CommandAction setupCompile(CLI::App &sub) {
                  "passes to run before compiling: 'default' (the backend's default pipeline, the default), "
                  "a comma-separated list (e.g. fuse,dce), or 'none'")
       ->type_name("LIST");
+  sub.add_option("--arch", o->arch,
+                 "cuda: target GPU architecture, e.g. sm_90 (default: the GPU's own, or sm_90 without a GPU); "
+                 "--dump then also writes each kernel's CUDA source (.cu) and PTX (.ptx)")
+      ->type_name("sm_XY");
   sub.add_option("--threads", o->threads, "worker threads of the compiled step and of compilation (0: one per core)")
       ->check(CLI::NonNegativeNumber)
       ->type_name("N");

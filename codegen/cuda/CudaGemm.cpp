@@ -1,0 +1,171 @@
+// codegen/cuda/CudaGemm.cpp - the tiled GEMM kernel and matmul/convolutions as GEMMs.
+//
+// One block computes a 64x64 tile of C with 256 threads, each holding a 4x4
+// register tile (rows ty + 16u, columns tx + 16w, so stores of a warp are
+// contiguous). K advances in slices of 16: the block stages a 64x16 slice of
+// A and a 16x64 slice of B in shared memory (padded rows, no bank conflicts on
+// the reads), threads read their 4 + 4 operands and do 16 FMAs per step. The
+// staging loads are assigned so that consecutive threads read adjacent
+// memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as 0. The
+// epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
+// storeResult, rendered at the store. FP32 FMA throughout: no TF32.
+#include "codegen/cuda/CudaLowerContext.h"
+
+#include "codegen/cuda/CudaRender.h"
+#include "ir/Error.h"
+#include "ir/ops/ConvUtil.h"
+
+#include <algorithm>
+
+namespace kiln::cuda {
+
+using namespace kir;
+
+namespace {
+
+constexpr int64_t kTile = 64, kSlice = 16;
+
+/// Number of K slices so that a GEMM with few tiles still fills the device.
+int64_t splitCount(const GpuGemm &g, int smCount) {
+  int64_t tiles = ((g.m + kTile - 1) / kTile) * ((g.n + kTile - 1) / kTile);
+  int64_t target = 2 * static_cast<int64_t>(std::max(smCount, 1));
+  if (tiles * 2 >= target || g.k < 512)
+    return 1;
+  int64_t s = std::min<int64_t>({(target + tiles - 1) / tiles, g.k / 256, 64});
+  return s < 2 ? 1 : s;
+}
+
+std::string str(int64_t v) { return std::to_string(v) + "LL"; }
+
+} // namespace
+
+void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
+  int64_t split = splitCount(g, cb.opt.smCount);
+  int64_t chunk = (g.k + split - 1) / split;
+  chunk = (chunk + kSlice - 1) / kSlice * kSlice;
+  split = (g.k + chunk - 1) / chunk;
+  KernelBuilder kb(cb.pb, name);
+  DType t = g.dtype;
+  std::string T = cudaType(t);
+  Expr i = kir::var("i"), p = kir::var("p"), j = kir::var("j"), s = kir::var("s");
+  Expr acc = kir::var("acc", {t, 1});
+  Expr aExpr = cast(g.a(kb, i, p), t), bExpr = cast(g.b(kb, p, j), t);
+  int partial = -1;
+  Stmt cStmt;
+  if (split == 1) {
+    cStmt = g.c(kb, i, j, acc);
+  } else {
+    partial = cb.pb.addBuffer(name + "_partial", TensorType{t, {split, g.m, g.n}}, BufferRole::Temp);
+    Expr at = add(mul(add(mul(s, intImm(g.m)), i), intImm(g.n)), j);
+    cStmt = store(kb.param(partial, true), at, acc);
+  }
+  // Kernel IR of the same computation (the dump's reference, and what the
+  // cache key sees): one (slice, i, j) per iteration, a serial dot product.
+  int accBuf = kb.local("dot", t, 1);
+  Expr zero = intImm(0);
+  Stmt dot = forLoop(p, mul(s, intImm(chunk)), min(intImm(chunk), sub(intImm(g.k), mul(s, intImm(chunk)))),
+                     ForKind::Serial, store(accBuf, zero, add(load(accBuf, t, zero), mul(aExpr, bExpr))));
+  Stmt ref = alloc(accBuf, block({store(accBuf, zero, constant(0, t)), dot, letStmt(acc, load(accBuf, t, zero), cStmt)}));
+  ref = forLoop(s, split, ForKind::Serial, forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, ref)));
+  kb.kernel.body = ref;
+
+  KirRenderer r(kb.kernel, cb.noAlias(kb));
+  std::string o = "extern \"C\" __global__ void __launch_bounds__(256) KILN_KERNEL_NAME(" + r.paramList() + ") {\n";
+  o += "  __shared__ " + T + " sa[16][65];\n  __shared__ " + T + " sb[16][65];\n";
+  o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
+  o += "  const long long row0 = (long long)blockIdx.y * 64, col0 = (long long)blockIdx.x * 64;\n";
+  o += "  const long long " + r.varName(s) + " = blockIdx.z;\n";
+  o += "  const long long kbeg = " + r.varName(s) + " * " + str(chunk) + ";\n";
+  o += "  const long long kend = kbeg + " + str(chunk) + " < " + str(g.k) + " ? kbeg + " + str(chunk) + " : " +
+       str(g.k) + ";\n";
+  o += "  " + T + " c[4][4];\n";
+  o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
+  o += "  for (long long k0 = kbeg; k0 < kend; k0 += 16) {\n";
+  // A slice: 64 rows x 16 columns; B slice: 16 rows x 64 columns.
+  auto stage = [&](bool isA, bool fastK) {
+    std::string rows = isA ? "64" : "16", cols = isA ? "16" : "64";
+    // (rr, cc) index the slice as stored: A as [64][16], B as [16][64].
+    std::string rr, cc;
+    if (isA == fastK) // the slice's second index is the memory-contiguous one
+      rr = "e / " + cols, cc = "e % " + cols;
+    else
+      rr = "e % " + rows, cc = "e / " + rows;
+    std::string body;
+    body += "#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
+    body += "      const int e = threadIdx.x + 256 * q;\n";
+    body += "      const int rr = " + rr + ", cc = " + cc + ";\n";
+    std::string guard;
+    if (isA) {
+      body += "      const long long " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = k0 + cc;\n";
+      guard = r.varName(i) + " < " + str(g.m) + " && " + r.varName(p) + " < kend";
+    } else {
+      body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) + " = col0 + cc;\n";
+      guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + str(g.n);
+    }
+    body += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
+    std::string val = r.expr(isA ? aExpr : bExpr, 4, body);
+    body += "        x = " + val + ";\n      }\n";
+    body += isA ? "      sa[cc][rr] = x;\n" : "      sb[rr][cc] = x;\n";
+    body += "    }\n";
+    return body;
+  };
+  o += stage(true, g.aFastK) + stage(false, g.bFastK);
+  o += "    __syncthreads();\n";
+  o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
+  o += "      " + T + " a[4], b[4];\n";
+  o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + 16 * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
+  o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
+  o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
+  o += "    __syncthreads();\n  }\n";
+  o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
+  o += "      const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(j) + " = col0 + tx + 16 * w;\n";
+  o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
+  o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
+  r.stmt(cStmt, 4, o);
+  o += "      }\n    }\n}\n";
+
+  CudaKernel ck;
+  ck.kind = split > 1 ? "gemm_splitk" : "gemm";
+  ck.source = std::move(o);
+  ck.grid[0] = (g.n + kTile - 1) / kTile;
+  ck.grid[1] = (g.m + kTile - 1) / kTile;
+  ck.grid[2] = split;
+  ck.block[0] = 256;
+  cb.finishSpecial(kb, std::move(ck));
+  cb.renderPending();
+  if (split == 1)
+    return;
+
+  // Sum the slices in order, then the epilogue.
+  KernelBuilder sum(cb.pb, name + "_sum");
+  int pp = sum.param(partial, false);
+  sum.kernel.body = sum.loopNest(Shape{g.m, g.n}, [&](const Index &idx) {
+    Expr total;
+    for (int64_t q = 0; q < split; ++q) {
+      Expr at = add(mul(add(intImm(q * g.m), idx[0]), intImm(g.n)), idx[1]);
+      Expr x = load(pp, t, at);
+      total = total ? add(total, x) : x;
+    }
+    return g.c(sum, idx[0], idx[1], total);
+  });
+  cb.pb.finish(sum);
+  cb.renderPending();
+}
+
+void lowerCudaMatmul(CudaBuilder &cb, Node &n, const std::string &name) {
+  Value a = n.operand(0), b = n.operand(1), c = n.result();
+  bool ta = n.attrs().getBool("transpose_a"), tb = n.attrs().getBool("transpose_b");
+  GpuGemm g;
+  g.m = c.shape()[0];
+  g.n = c.shape()[1];
+  g.k = ta ? a.shape()[0] : a.shape()[1];
+  g.dtype = c.dtype();
+  g.aFastK = !ta;
+  g.bFastK = tb;
+  g.a = [a, ta](KernelBuilder &kb, const Expr &i, const Expr &p) { return kb.valueAt(a, ta ? Index{p, i} : Index{i, p}); };
+  g.b = [b, tb](KernelBuilder &kb, const Expr &p, const Expr &j) { return kb.valueAt(b, tb ? Index{j, p} : Index{p, j}); };
+  g.c = [c](KernelBuilder &kb, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };
+  emitGemm(cb, g, name);
+}
+
+} // namespace kiln::cuda

@@ -1,0 +1,50 @@
+// codegen/cuda/CudaLower.h - lowering of a graph to CUDA kernels, all shapes constant.
+//
+// lowerCuda walks the graph like the CPU lowering (codegen/Lower.h): every
+// body node or fused region becomes kernels over program buffers, with fused
+// elementwise producers inlined and elementwise chains after a heavy op
+// applied as its store epilogue. The kernels differ where the GPU wants
+// another shape of loop:
+//   * matmul and the three convolutions are one shared-memory tiled GEMM
+//     (64x64 tiles, 16-deep K slices, 4x4 outputs per thread); convolutions
+//     are implicit GEMMs whose operand accessors compute the im2col address
+//     (zero in the padding), so no column buffer exists. A GEMM with too few
+//     tiles for the device splits K over blocks into a partial buffer and a
+//     second kernel sums the slices in a fixed order (no atomics, so results
+//     are bitwise reproducible) and applies the epilogue;
+//   * reductions give each output element one warp and combine with
+//     warp shuffles;
+//   * pooling gradients gather (one thread per input element) instead of
+//     scattering;
+//   * everything else is the CPU lowering's kernel IR, rendered with its
+//     Parallel loop nest mapped to threads (codegen/cuda/CudaRender.h).
+#ifndef KILN_CODEGEN_CUDA_CUDALOWER_H
+#define KILN_CODEGEN_CUDA_CUDALOWER_H
+
+#include "codegen/Lower.h"
+#include "codegen/cuda/CudaSource.h"
+#include "ir/Graph.h"
+
+#include <vector>
+
+namespace kiln::cuda {
+
+/// Options of the CUDA lowering.
+struct CudaLowerOptions {
+  int smCount = 132; ///< multiprocessors of the target (split-K aims at two blocks per SM)
+};
+
+/// A lowered graph: the program (buffers, launches, outputs, assigns, label
+/// checks) and the CUDA kernel of each of its kernels.
+struct CudaProgram {
+  Program program;
+  std::vector<CudaKernel> kernels; ///< kernels[i] implements program.kernels[i]
+};
+
+/// Lowers `g` (verified, possibly holding `fused` regions). Throws UserError
+/// for an op the CUDA backend cannot run, naming the op.
+CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
+
+} // namespace kiln::cuda
+
+#endif // KILN_CODEGEN_CUDA_CUDALOWER_H

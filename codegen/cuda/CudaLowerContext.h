@@ -1,0 +1,61 @@
+// codegen/cuda/CudaLowerContext.h - what the CUDA lowering patterns share (internal to codegen/cuda/).
+#ifndef KILN_CODEGEN_CUDA_CUDALOWERCONTEXT_H
+#define KILN_CODEGEN_CUDA_CUDALOWERCONTEXT_H
+
+#include "codegen/LowerContext.h"
+#include "codegen/cuda/CudaLower.h"
+
+#include <functional>
+#include <map>
+
+namespace kiln::cuda {
+
+using kir::Expr;
+using kir::Stmt;
+using lower::Index;
+using lower::KernelBuilder;
+using lower::ProgramBuilder;
+
+/// The program being built and the hand-written CUDA of its special kernels.
+struct CudaBuilder {
+  CudaBuilder(CudaProgram &p, const LowerOptions &lo, const CudaLowerOptions &o)
+      : out(p), pb(p.program, lo), opt(o) {}
+  CudaProgram &out;
+  ProgramBuilder pb;
+  const CudaLowerOptions &opt;
+  /// Kernel index -> its CUDA, for kernels not rendered generically.
+  std::map<size_t, CudaKernel> special;
+
+  /// Finishes kb as the next kernel whose CUDA is `ck` (name set here).
+  void finishSpecial(KernelBuilder &kb, CudaKernel ck);
+  /// Renders every kernel added since the last call.
+  void renderPending();
+  /// The symbol of kernel i.
+  std::string symbol(size_t i) const;
+  /// True when the arguments of kernel builder kb touch distinct storage.
+  bool noAlias(const KernelBuilder &kb) const;
+};
+
+/// A GEMM C[M,N] = A[M,K] B[K,N] described by element accessors (they may
+/// inline fused producers and compute im2col addresses) and the store of C.
+struct GpuGemm {
+  int64_t m = 0, n = 0, k = 0;
+  DType dtype = DType::F32;
+  bool aFastK = true;  ///< consecutive p are adjacent in A's memory (else consecutive i)
+  bool bFastK = false; ///< consecutive p are adjacent in B's memory (else consecutive j)
+  std::function<Expr(KernelBuilder &, const Expr &i, const Expr &p)> a;
+  std::function<Expr(KernelBuilder &, const Expr &p, const Expr &j)> b;
+  std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &j, Expr v)> c;
+};
+
+/// Emits the tiled GEMM (and, with split K, its summing kernel).
+void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name);
+
+void lowerCudaMatmul(CudaBuilder &cb, Node &n, const std::string &name);
+void lowerCudaConv(CudaBuilder &cb, Node &n, const std::string &name);
+void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name);
+void lowerCudaPoolGrad(CudaBuilder &cb, Node &n, const std::string &name);
+
+} // namespace kiln::cuda
+
+#endif // KILN_CODEGEN_CUDA_CUDALOWERCONTEXT_H

@@ -1,0 +1,128 @@
+// codegen/cuda/CudaReduce.cpp - reduce_sum, reduce_mean, reduce_max and argmax: one warp per output.
+//
+// Output element o (kept dims, row-major) and reduced position r (reduced
+// dims, row-major) are two flat indices; lane l of o's warp folds the
+// elements r = l, l + 32, ... in order, then five xor-shuffle steps combine
+// the lanes and lane 0 stores through KernelBuilder::storeResult (so a fused
+// epilogue applies). The order of operations is fixed, so results are
+// bitwise reproducible. argmax keeps (value, position) pairs and prefers the
+// smaller position on ties: the first maximum, as the interpreter defines it.
+#include "codegen/cuda/CudaLowerContext.h"
+
+#include "codegen/cuda/CudaRender.h"
+#include "ir/Error.h"
+#include "ir/ops/OpUtil.h"
+
+#include <cmath>
+#include <limits>
+
+namespace kiln::cuda {
+
+using namespace kir;
+
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+double lowestOf(DType t) {
+  switch (t) {
+  case DType::F32:
+  case DType::F64: return -INFINITY;
+  case DType::I32: return std::numeric_limits<int32_t>::min();
+  case DType::I64: return static_cast<double>(std::numeric_limits<int64_t>::min());
+  default: return 0;
+  }
+}
+
+} // namespace
+
+void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
+  KernelBuilder kb(cb.pb, name);
+  Value in = n.operand(0), out = n.result();
+  const Shape &is = in.shape();
+  auto rank = static_cast<int64_t>(is.size());
+  bool argmax = n.kind() == OpKind::Argmax, isMax = argmax || n.kind() == OpKind::ReduceMax;
+  std::vector<int64_t> axes =
+      argmax ? std::vector<int64_t>{normalizeAxis(n.attrs().getInt("axis"), rank, "argmax")}
+             : normalizeAxes(n.attrs().getInts("axes"), rank, n.mnemonic());
+  bool keep = n.attrs().getBool("keepdims");
+  std::vector<bool> reduced(rank, false);
+  for (int64_t a : axes)
+    reduced[a] = true;
+  Shape keptShape, redShape;
+  for (int64_t d = 0; d < rank; ++d)
+    (reduced[d] ? redShape : keptShape).push_back(is[d]);
+  int64_t outs = numElements(keptShape), count = numElements(redShape);
+  DType at = argmax ? in.dtype() : out.dtype();
+  std::string T = cudaType(at);
+
+  Expr o = kir::var("o"), r = kir::var("r"), res = kir::var("res", {argmax ? DType::I64 : at, 1});
+  Index kept = lower::unravel(o, keptShape), red = lower::unravel(r, redShape), full(rank), outIdx;
+  for (int64_t d = 0, k = 0, q = 0; d < rank; ++d) {
+    full[d] = reduced[d] ? red[q++] : kept[k];
+    if (!reduced[d])
+      outIdx.push_back(kept[k++]);
+    else if (keep)
+      outIdx.push_back(intImm(0));
+  }
+  Expr x = cast(kb.valueAt(in, full), at);
+  Expr result = cast(res, argmax ? out.dtype() : at);
+  if (n.kind() == OpKind::ReduceMean)
+    result = div(result, constant(static_cast<double>(count), at));
+  Stmt st = kb.storeResult(out, outIdx, cast(result, out.dtype()));
+
+  // Kernel IR reference: one output per iteration, a serial fold.
+  int acc = kb.local("acc", at, 1), arg = kb.local("arg", DType::I64, 1);
+  Expr zero = intImm(0), cur = load(acc, at, zero);
+  Stmt update = argmax ? ifThen(binary(BinOp::Lt, cur, x), block({store(acc, zero, x), store(arg, zero, r)}))
+                       : store(acc, zero, isMax ? max(x, cur) : add(cur, x));
+  Stmt ref = block({store(acc, zero, constant(isMax ? lowestOf(at) : 0, at)), store(arg, zero, zero),
+                    forLoop(r, count, ForKind::Serial, update),
+                    letStmt(res, argmax ? load(arg, DType::I64, zero) : cur, st)});
+  kb.kernel.body = forLoop(o, outs, ForKind::Parallel, alloc(acc, alloc(arg, ref)));
+
+  KirRenderer rd(kb.kernel, cb.noAlias(kb));
+  std::string vo = rd.varName(o), vr = rd.varName(r), cnt = std::to_string(count) + "LL";
+  std::string s = "extern \"C\" __global__ void __launch_bounds__(256) KILN_KERNEL_NAME(" + rd.paramList() + ") {\n";
+  s += "  const long long " + vo + " = (long long)blockIdx.x * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32;\n";
+  s += "  const int lane = threadIdx.x % 32;\n";
+  s += "  if (" + vo + " >= " + std::to_string(outs) + "LL) return;\n";
+  s += "  " + T + " acc = " + cudaLiteral(isMax ? lowestOf(at) : 0, at) + ";\n";
+  if (argmax)
+    s += "  long long arg = " + cnt + ";\n";
+  s += "  for (long long " + vr + " = lane; " + vr + " < " + cnt + "; " + vr + " += 32) {\n";
+  std::string xv = rd.expr(x, 2, s);
+  s += "    const " + T + " x = " + xv + ";\n";
+  if (argmax)
+    s += "    if (acc < x) { acc = x; arg = " + vr + "; }\n";
+  else if (isMax)
+    s += "    acc = kiln_max<" + T + ">(x, acc);\n";
+  else
+    s += "    acc = acc + x;\n";
+  s += "  }\n#pragma unroll\n  for (int off = 16; off > 0; off >>= 1) {\n";
+  s += "    const " + T + " other = kiln_shfl_xor(acc, off);\n";
+  if (argmax) {
+    s += "    const long long otherArg = kiln_shfl_xor(arg, off);\n";
+    s += "    if (other > acc || (other == acc && otherArg < arg)) { acc = other; arg = otherArg; }\n";
+  } else if (isMax) {
+    s += "    acc = kiln_max<" + T + ">(acc, other);\n";
+  } else {
+    s += "    acc = acc + other;\n";
+  }
+  s += "  }\n  if (lane == 0) {\n";
+  if (argmax)
+    s += "    const long long " + rd.varName(res) + " = arg == " + cnt + " ? 0 : arg;\n";
+  else
+    s += "    const " + T + " " + rd.varName(res) + " = acc;\n";
+  rd.stmt(st, 2, s);
+  s += "  }\n}\n";
+
+  CudaKernel ck;
+  ck.kind = "reduce";
+  ck.source = std::move(s);
+  ck.grid[0] = (outs + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  ck.block[0] = 32 * kWarpsPerBlock;
+  cb.finishSpecial(kb, std::move(ck));
+}
+
+} // namespace kiln::cuda

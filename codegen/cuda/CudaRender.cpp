@@ -1,0 +1,392 @@
+// codegen/cuda/CudaRender.cpp - kernel IR primitives as CUDA C++, and generic kernels.
+#include "codegen/cuda/CudaRender.h"
+
+#include "ir/Error.h"
+
+#include <cctype>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <set>
+
+namespace kiln::cuda {
+
+using namespace kir;
+
+const char *cudaType(DType t) {
+  switch (t) {
+  case DType::F32: return "float";
+  case DType::F64: return "double";
+  case DType::I32: return "int";
+  case DType::I64: return "long long";
+  case DType::U8: return "unsigned char";
+  case DType::Bool: return "bool";
+  }
+  return "void";
+}
+
+std::string cudaLiteral(double v, DType t) {
+  char buf[64];
+  if (t == DType::F32) {
+    float f = static_cast<float>(v);
+    if (std::isnan(f))
+      return "__int_as_float(0x7fffffff)";
+    if (std::isinf(f))
+      return f > 0 ? "__int_as_float(0x7f800000)" : "__int_as_float(0xff800000)";
+    std::snprintf(buf, sizeof buf, "(%af)", static_cast<double>(f));
+    return buf;
+  }
+  if (t == DType::F64) {
+    if (std::isnan(v))
+      return "__longlong_as_double(0x7ff8000000000000LL)";
+    if (std::isinf(v))
+      return v > 0 ? "__longlong_as_double(0x7ff0000000000000LL)" : "__longlong_as_double(0xfff0000000000000ULL)";
+    std::snprintf(buf, sizeof buf, "(%a)", v);
+    return buf;
+  }
+  auto i = static_cast<int64_t>(v);
+  switch (t) {
+  case DType::Bool: return i ? "true" : "false";
+  case DType::U8: return "((unsigned char)" + std::to_string(i & 0xff) + ")";
+  case DType::I32:
+    if (i == std::numeric_limits<int32_t>::min())
+      return "(-2147483647 - 1)";
+    return "(" + std::to_string(i) + ")";
+  default:
+    if (i == std::numeric_limits<int64_t>::min())
+      return "(-9223372036854775807LL - 1)";
+    return "(" + std::to_string(i) + "LL)";
+  }
+}
+
+namespace {
+
+std::string pad(int indent) { return std::string(static_cast<size_t>(indent) * 2, ' '); }
+
+void checkScalar(const Type &t) {
+  KILN_INTERNAL_CHECK(t.lanes == 1) << "cuda renderer: vector kernel IR (" << t.lanes << " lanes) is not supported";
+}
+
+/// Counts references to each node of a DAG (children counted once per parent visit).
+void countUses(const Expr &e, std::unordered_map<const ExprNode *, int> &uses) {
+  if (uses[e.get()]++ > 0)
+    return;
+  switch (e->kind) {
+  case ExprKind::Load: countUses(as<Load>(e)->index, uses); break;
+  case ExprKind::Unary: countUses(as<Unary>(e)->a, uses); break;
+  case ExprKind::Binary: countUses(as<Binary>(e)->a, uses), countUses(as<Binary>(e)->b, uses); break;
+  case ExprKind::Select: {
+    const Select *s = as<Select>(e);
+    countUses(s->c, uses), countUses(s->a, uses), countUses(s->b, uses);
+    break;
+  }
+  case ExprKind::Cast: countUses(as<Cast>(e)->a, uses); break;
+  case ExprKind::Random: countUses(as<Random>(e)->key, uses), countUses(as<Random>(e)->index, uses); break;
+  default: break;
+  }
+}
+
+bool isLeaf(const Expr &e) {
+  return e->kind == ExprKind::IntImm || e->kind == ExprKind::FloatImm || e->kind == ExprKind::Var;
+}
+
+} // namespace
+
+struct KirRenderer::Scope {
+  std::unordered_map<const ExprNode *, int> uses;
+  std::unordered_map<const ExprNode *, std::string> names;
+};
+
+KirRenderer::KirRenderer(const Kernel &k, bool noAlias) : k_(k), noAlias_(noAlias) {}
+
+std::string KirRenderer::bufferName(int b) const {
+  KILN_INTERNAL_CHECK(b >= 0 && b < static_cast<int>(k_.buffers.size()))
+      << "cuda renderer: buffer " << b << " of kernel " << k_.name;
+  return (k_.buffers[b].local ? "l" : "p") + std::to_string(b);
+}
+
+std::string KirRenderer::varName(const Var &v) {
+  std::string s = "v_";
+  for (char c : v.name)
+    s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+}
+
+std::string KirRenderer::varName(const Expr &v) const {
+  const Var *x = as<Var>(v);
+  KILN_INTERNAL_CHECK(x) << "cuda renderer: not a variable";
+  return varName(*x);
+}
+
+std::string KirRenderer::paramList() const {
+  std::string s;
+  for (size_t b = 0; b < k_.buffers.size(); ++b) {
+    const BufferDecl &d = k_.buffers[b];
+    if (d.local)
+      continue;
+    if (!s.empty())
+      s += ", ";
+    s += d.readOnly ? "const " : "";
+    s += cudaType(d.dtype);
+    s += noAlias_ ? " *__restrict__ " : " *";
+    s += bufferName(static_cast<int>(b));
+  }
+  return s;
+}
+
+std::string KirRenderer::unaryText(const Unary &u, const std::string &x) const {
+  DType t = u.type.dtype;
+  bool f32 = t == DType::F32;
+  if (!isFloat(t)) {
+    if (u.op == UnOp::Neg)
+      return "((" + std::string(cudaType(t)) + ")(-" + x + "))";
+    if (u.op == UnOp::Abs)
+      return t == DType::I64 ? "llabs(" + x + ")" : t == DType::I32 ? "abs(" + x + ")" : x;
+    KILN_INTERNAL_ERROR() << "cuda renderer: " << unOpName(u.op) << " of " << dtypeName(t);
+  }
+  switch (u.op) {
+  case UnOp::Neg: return "(-" + x + ")";
+  case UnOp::Exp: return (f32 ? "expf(" : "exp(") + x + ")";
+  case UnOp::Log: return (f32 ? "logf(" : "log(") + x + ")";
+  case UnOp::Sqrt: return (f32 ? "sqrtf(" : "sqrt(") + x + ")";
+  case UnOp::Tanh: return (f32 ? "tanhf(" : "tanh(") + x + ")";
+  case UnOp::Abs: return (f32 ? "fabsf(" : "fabs(") + x + ")";
+  }
+  return x;
+}
+
+std::string KirRenderer::binaryText(const Binary &b, const std::string &x, const std::string &y) const {
+  DType t = b.a->type.dtype;
+  std::string ty = cudaType(t);
+  auto infix = [&](const char *op) { return "(" + x + " " + op + " " + y + ")"; };
+  // Narrow integer arithmetic is done in int and wrapped back, like LLVM's i8.
+  auto wrapped = [&](const char *op) {
+    return t == DType::U8 || t == DType::Bool ? "((" + ty + ")" + infix(op) + ")" : infix(op);
+  };
+  switch (b.op) {
+  case BinOp::Add: return wrapped("+");
+  case BinOp::Sub: return wrapped("-");
+  case BinOp::Mul: return wrapped("*");
+  case BinOp::Div: return isFloat(t) ? infix("/") : "kiln_div<" + ty + ">(" + x + ", " + y + ")";
+  case BinOp::Mod:
+    if (isFloat(t))
+      return (t == DType::F32 ? "fmodf(" : "fmod(") + x + ", " + y + ")";
+    return "kiln_mod<" + ty + ">(" + x + ", " + y + ")";
+  case BinOp::Max: return "kiln_max<" + ty + ">(" + x + ", " + y + ")";
+  case BinOp::Min: return "kiln_min<" + ty + ">(" + x + ", " + y + ")";
+  case BinOp::Lt: return infix("<");
+  case BinOp::Le: return infix("<=");
+  case BinOp::Eq: return infix("==");
+  case BinOp::And: return infix("&&");
+  case BinOp::Or: return infix("||");
+  }
+  return "";
+}
+
+std::string KirRenderer::node(const Expr &e, Scope &sc, int indent, std::string &out) {
+  if (auto it = sc.names.find(e.get()); it != sc.names.end())
+    return it->second;
+  checkScalar(e->type);
+  std::string text;
+  switch (e->kind) {
+  case ExprKind::IntImm: text = cudaLiteral(static_cast<double>(as<IntImm>(e)->value), e->type.dtype); break;
+  case ExprKind::FloatImm: text = cudaLiteral(as<FloatImm>(e)->value, e->type.dtype); break;
+  case ExprKind::Var: text = varName(*as<Var>(e)); break;
+  case ExprKind::Load: {
+    const Load *l = as<Load>(e);
+    text = bufferName(l->buffer) + "[" + node(l->index, sc, indent, out) + "]";
+    break;
+  }
+  case ExprKind::Unary: {
+    const Unary *u = as<Unary>(e);
+    text = unaryText(*u, node(u->a, sc, indent, out));
+    break;
+  }
+  case ExprKind::Binary: {
+    const Binary *b = as<Binary>(e);
+    std::string x = node(b->a, sc, indent, out);
+    text = binaryText(*b, x, node(b->b, sc, indent, out));
+    break;
+  }
+  case ExprKind::Select: {
+    const Select *s = as<Select>(e);
+    std::string c = node(s->c, sc, indent, out), a = node(s->a, sc, indent, out);
+    text = "(" + c + " ? " + a + " : " + node(s->b, sc, indent, out) + ")";
+    break;
+  }
+  case ExprKind::Cast: {
+    const Cast *c = as<Cast>(e);
+    std::string a = node(c->a, sc, indent, out);
+    DType from = c->a->type.dtype, to = e->type.dtype;
+    if (to == DType::Bool)
+      text = "(" + a + " != 0)";
+    else if (isFloat(from) && !isFloat(to))
+      text = "((" + std::string(cudaType(to)) + ")(long long)" + a + ")";
+    else
+      text = "((" + std::string(cudaType(to)) + ")" + a + ")";
+    break;
+  }
+  case ExprKind::Random: {
+    const Random *r = as<Random>(e);
+    std::string key = node(r->key, sc, indent, out);
+    text = "kiln_random(" + std::to_string(static_cast<uint64_t>(r->seed)) + "ULL, (kiln_u64)" + key +
+           ", (kiln_u64)" + node(r->index, sc, indent, out) + ")";
+    break;
+  }
+  case ExprKind::Splat:
+  case ExprKind::HReduce:
+    KILN_INTERNAL_ERROR() << "cuda renderer: vector kernel IR is not supported (kernel " << k_.name << ")";
+  }
+  if (sc.uses[e.get()] > 1 && !isLeaf(e)) {
+    std::string name = "t" + std::to_string(temp_++);
+    out += pad(indent) + "const " + cudaType(e->type.dtype) + " " + name + " = " + text + ";\n";
+    sc.names[e.get()] = name;
+    return name;
+  }
+  return text;
+}
+
+std::string KirRenderer::expr(const Expr &e, int indent, std::string &out) {
+  Scope sc;
+  countUses(e, sc.uses);
+  return node(e, sc, indent, out);
+}
+
+void KirRenderer::stmt(const Stmt &s, int indent, std::string &out) {
+  std::string p = pad(indent);
+  switch (s->kind) {
+  case StmtKind::Block:
+    for (const Stmt &c : as<Block>(s)->stmts)
+      stmt(c, indent, out);
+    return;
+  case StmtKind::For: {
+    const For *f = as<For>(s);
+    std::string v = varName(f->var), b = expr(f->begin, indent, out), e = expr(f->extent, indent, out);
+    if (f->forKind == ForKind::Unrolled)
+      out += p + "#pragma unroll\n";
+    out += p + "for (long long " + v + " = " + b + "; " + v + " < " + b + " + " + e + "; ++" + v + ") {\n";
+    stmt(f->body, indent + 1, out);
+    out += p + "}\n";
+    return;
+  }
+  case StmtKind::Store: {
+    const kir::Store *st = as<kir::Store>(s);
+    checkScalar(st->value->type);
+    // Index and value share one scope so common subexpressions are bound once.
+    Scope sc;
+    countUses(st->index, sc.uses);
+    countUses(st->value, sc.uses);
+    std::string i = node(st->index, sc, indent, out), v = node(st->value, sc, indent, out);
+    out += p + bufferName(st->buffer) + "[" + i + "] = " + v + ";\n";
+    return;
+  }
+  case StmtKind::IfThen: {
+    const IfThen *f = as<IfThen>(s);
+    out += p + "if (" + expr(f->cond, indent, out) + ") {\n";
+    stmt(f->then, indent + 1, out);
+    if (f->otherwise) {
+      out += p + "} else {\n";
+      stmt(f->otherwise, indent + 1, out);
+    }
+    out += p + "}\n";
+    return;
+  }
+  case StmtKind::LetStmt: {
+    const LetStmt *l = as<LetStmt>(s);
+    std::string v = expr(l->value, indent, out);
+    out += p + "{\n" + p + "  const " + cudaType(l->var->type.dtype) + " " + varName(l->var) + " = " + v + ";\n";
+    stmt(l->body, indent + 1, out);
+    out += p + "}\n";
+    return;
+  }
+  case StmtKind::Alloc: {
+    const Alloc *a = as<Alloc>(s);
+    const BufferDecl &d = k_.buffers.at(a->buffer);
+    out += p + "{\n" + p + "  " + cudaType(d.dtype) + " " + bufferName(a->buffer) + "[" + std::to_string(d.size) +
+           "];\n";
+    stmt(a->body, indent + 1, out);
+    out += p + "}\n";
+    return;
+  }
+  }
+}
+
+namespace {
+
+/// Parameter buffers a statement tree both loads and stores.
+struct ReadWrite final : Visitor {
+  std::set<int> loads, stores;
+  const Kernel &k;
+  explicit ReadWrite(const Kernel &kk) : k(kk) {}
+  void visitLoad(const Load &n) override {
+    if (!k.buffers[n.buffer].local)
+      loads.insert(n.buffer);
+    Visitor::visitLoad(n);
+  }
+  void visitStore(const kir::Store &n) override {
+    if (!k.buffers[n.buffer].local)
+      stores.insert(n.buffer);
+    Visitor::visitStore(n);
+  }
+  bool readModifyWrite() const {
+    for (int b : stores)
+      if (loads.count(b))
+        return true;
+    return false;
+  }
+};
+
+} // namespace
+
+CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool noAlias) {
+  KirRenderer r(k, noAlias);
+  // Thread loops: the Parallel loop at the top and, unless some parameter is
+  // read and written (iterations could then depend on each other), the loops
+  // perfectly nested inside it.
+  std::vector<const For *> loops;
+  Stmt body = k.body;
+  ReadWrite rw(k);
+  rw.visit(k.body);
+  for (const For *f = as<For>(body); f; f = as<For>(body)) {
+    int64_t extent = 0, begin = 0;
+    bool first = loops.empty();
+    if ((first && f->forKind != ForKind::Parallel) || (!first && rw.readModifyWrite()) ||
+        !isConstInt(f->extent, &extent) || !isConstInt(f->begin, &begin) || extent < 1)
+      break;
+    loops.push_back(f);
+    body = f->body;
+  }
+  int64_t total = 1;
+  for (const For *f : loops)
+    total *= as<IntImm>(f->extent)->value;
+  CudaKernel ck;
+  ck.name = symbol;
+  ck.kind = "generic";
+  int threads = loops.empty() ? 1 : kGenericBlock;
+  ck.block[0] = threads;
+  ck.grid[0] = (total + threads - 1) / threads;
+  std::string out = "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
+                    r.paramList() + ") {\n";
+  out += "  const long long gid = (long long)blockIdx.x * " + std::to_string(threads) + " + threadIdx.x;\n";
+  out += "  if (gid >= " + std::to_string(total) + "LL) return;\n";
+  int64_t stride = total;
+  for (const For *f : loops) {
+    int64_t extent = as<IntImm>(f->extent)->value, begin = as<IntImm>(f->begin)->value;
+    stride /= extent;
+    std::string idx = "gid";
+    if (stride > 1)
+      idx = "(" + idx + " / " + std::to_string(stride) + "LL)";
+    if (f != loops.front())
+      idx = "(" + idx + " % " + std::to_string(extent) + "LL)";
+    if (begin)
+      idx = std::string("(").append(std::to_string(begin)).append("LL + ").append(idx).append(")");
+    out += "  const long long " + r.varName(f->var) + " = " + idx + ";\n";
+  }
+  r.stmt(body, 1, out);
+  out += "}\n";
+  ck.source = std::move(out);
+  return ck;
+}
+
+} // namespace kiln::cuda

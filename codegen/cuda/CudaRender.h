@@ -1,0 +1,69 @@
+// codegen/cuda/CudaRender.h - kernel IR as CUDA C++: expressions, statements, generic kernels.
+//
+// The renderer implements only the kernel IR's primitives (which in turn are
+// the ScalarOp primitives of ir/Formula.h), so no elementwise op has code of
+// its own here. Expressions are DAGs (lowering memoizes shared values); each
+// statement's expressions are rendered with the subexpressions they share
+// bound to `const` temporaries, so the text stays linear in the DAG's size.
+// Semantics follow the kernel IR (and the LLVM emitter): integer x / 0 = 0,
+// max(a, b) = a > b || isnan(a) ? a : b, float -> int casts go through i64,
+// kilnRandomUniform bit for bit.
+//
+// A generic kernel maps the top-level Parallel loop, and the loops perfectly
+// nested inside it, onto one flat thread index; everything below runs per
+// thread as written. Vector (lanes > 1) kernel IR is not supported: the CUDA
+// lowering never asks for it.
+#ifndef KILN_CODEGEN_CUDA_CUDARENDER_H
+#define KILN_CODEGEN_CUDA_CUDARENDER_H
+
+#include "codegen/KernelIR.h"
+#include "codegen/cuda/CudaSource.h"
+
+#include <string>
+#include <unordered_map>
+
+namespace kiln::cuda {
+
+/// The CUDA C++ spelling of a dtype ("float", "long long", "bool", ...).
+const char *cudaType(DType t);
+/// An exact literal of `v` as dtype t (hex floats; infinities via bit casts).
+std::string cudaLiteral(double v, DType t);
+
+/// Renders the expressions and statements of one kernel.
+class KirRenderer {
+public:
+  /// `noAlias`: no two parameters share memory, so pointers may be __restrict__.
+  explicit KirRenderer(const kir::Kernel &k, bool noAlias = true);
+
+  /// The C++ name of buffer `b` (parameters p<b>, locals l<b>) and of a variable.
+  std::string bufferName(int b) const;
+  static std::string varName(const kir::Var &v);
+  std::string varName(const kir::Expr &v) const;
+  /// "float *__restrict__ p0, const float *__restrict__ p1, ..." in call order.
+  std::string paramList() const;
+
+  /// Renders `e`; temporaries for shared subexpressions are appended to `out`
+  /// at `indent` first. Returns the expression's text.
+  std::string expr(const kir::Expr &e, int indent, std::string &out);
+  /// Renders a statement (and everything below it) into `out`.
+  void stmt(const kir::Stmt &s, int indent, std::string &out);
+
+private:
+  struct Scope;
+  std::string node(const kir::Expr &e, Scope &sc, int indent, std::string &out);
+  std::string binaryText(const kir::Binary &b, const std::string &x, const std::string &y) const;
+  std::string unaryText(const kir::Unary &u, const std::string &x) const;
+  const kir::Kernel &k_;
+  bool noAlias_;
+  int temp_ = 0;
+};
+
+/// Threads per block of generic kernels.
+inline constexpr int kGenericBlock = 256;
+
+/// A kernel IR kernel as one CUDA kernel named `symbol` (see the file comment).
+CudaKernel renderGenericKernel(const kir::Kernel &k, const std::string &symbol, bool noAlias);
+
+} // namespace kiln::cuda
+
+#endif // KILN_CODEGEN_CUDA_CUDARENDER_H

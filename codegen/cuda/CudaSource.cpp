@@ -1,0 +1,63 @@
+// codegen/cuda/CudaSource.cpp - the shared prelude and the program's translation unit.
+#include "codegen/cuda/CudaSource.h"
+
+#include <algorithm>
+#include <set>
+
+namespace kiln::cuda {
+
+const std::string &cudaPrelude() {
+  // No #include: NVRTC compiles this without the toolkit's headers. The RNG
+  // is ir/Formula.h's kilnRandomUniform, bit for bit.
+  static const std::string text = R"(// kiln CUDA prelude
+typedef unsigned long long kiln_u64;
+__device__ __forceinline__ kiln_u64 kiln_mix64(kiln_u64 z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+__device__ __forceinline__ float kiln_random(kiln_u64 seed, kiln_u64 key, kiln_u64 index) {
+  kiln_u64 z = kiln_mix64(seed * 0x9e3779b97f4a7c15ULL + key);
+  z = kiln_mix64(z + index * 0x9e3779b97f4a7c15ULL);
+  return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+template <class T> __device__ __forceinline__ T kiln_max(T a, T b) { return (a > b || a != a) ? a : b; }
+template <class T> __device__ __forceinline__ T kiln_min(T a, T b) { return (a < b || a != a) ? a : b; }
+template <class T> __device__ __forceinline__ T kiln_div(T a, T b) { return b == 0 ? T(0) : T(a / b); }
+template <class T> __device__ __forceinline__ T kiln_mod(T a, T b) { return b == 0 ? T(0) : T(a % b); }
+__device__ __forceinline__ float kiln_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ double kiln_shfl_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ int kiln_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ long long kiln_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+__device__ __forceinline__ unsigned char kiln_shfl_xor(unsigned char v, int m) {
+  return (unsigned char)__shfl_xor_sync(0xffffffffu, (int)v, m);
+}
+__device__ __forceinline__ bool kiln_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+)";
+  return text;
+}
+
+std::string CudaTranslationUnit::kernelAt(int line) const {
+  std::string name = "prelude";
+  for (const auto &[first, kernel] : kernelLines)
+    if (first <= line)
+      name = kernel;
+  return name;
+}
+
+CudaTranslationUnit makeTranslationUnit(const std::vector<CudaKernel> &kernels) {
+  CudaTranslationUnit tu;
+  tu.text = cudaPrelude();
+  std::set<std::string> seen;
+  for (const CudaKernel &k : kernels) {
+    if (!seen.insert(k.name).second)
+      continue;
+    tu.text += "\n";
+    int line = 1 + static_cast<int>(std::count(tu.text.begin(), tu.text.end(), '\n'));
+    tu.kernelLines.push_back({line, k.name});
+    tu.text += k.source;
+  }
+  return tu;
+}
+
+} // namespace kiln::cuda

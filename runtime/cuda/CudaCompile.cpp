@@ -1,0 +1,62 @@
+// runtime/cuda/CudaCompile.cpp - cached CUBIN compiles and kernel dumps.
+#include "runtime/cuda/CudaCompile.h"
+
+#include "ir/Error.h"
+#include "runtime/cuda/Nvrtc.h"
+
+#include <filesystem>
+#include <fstream>
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "dev"
+#endif
+
+namespace kiln::cuda {
+
+namespace {
+
+void writeFile(const std::filesystem::path &p, const std::string &text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  KILN_RUNTIME_CHECK(static_cast<bool>(out)) << "cannot write " << p.string();
+}
+
+} // namespace
+
+std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
+                               const KernelCache &cache, bool *fromCache) {
+  std::string key = tu.text + "\n" + arch + "\nnvrtc " + nvrtcVersionString();
+  for (const std::string &o : nvrtcOptions())
+    key += " " + o;
+  key = hashHex(key + "\nkiln " KILN_VERSION);
+  if (auto hit = cache.load(key)) {
+    *fromCache = true;
+    return std::move(*hit);
+  }
+  *fromCache = false;
+  std::vector<char> cubin = nvrtcCompile(tu, arch, unit).cubin;
+  cache.store(key, cubin);
+  return cubin;
+}
+
+void dumpCudaProgram(const CudaProgram &p, const CudaTranslationUnit &tu, const std::string &arch,
+                     const std::string &dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  fs::path d(dir);
+  writeFile(d / "program.txt", printProgram(p.program));
+  writeFile(d / "program.cu", tu.text);
+  std::string virt = virtualArch(arch);
+  for (size_t i = 0; i < p.kernels.size(); ++i) {
+    const CudaKernel &k = p.kernels[i];
+    writeFile(d / (k.name + ".kir"), kir::printKernel(p.program.kernels[i]));
+    CudaTranslationUnit one = makeTranslationUnit({k});
+    std::string launch = "// launch: grid [" + std::to_string(k.grid[0]) + "," + std::to_string(k.grid[1]) + "," +
+                         std::to_string(k.grid[2]) + "], block [" + std::to_string(k.block[0]) + "," +
+                         std::to_string(k.block[1]) + "," + std::to_string(k.block[2]) + "], kind " + k.kind + "\n";
+    writeFile(d / (k.name + ".cu"), launch + one.text);
+    writeFile(d / (k.name + ".ptx"), nvrtcCompile(one, virt, k.name).ptx);
+  }
+}
+
+} // namespace kiln::cuda

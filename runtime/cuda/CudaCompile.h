@@ -1,0 +1,31 @@
+// runtime/cuda/CudaCompile.h - a lowered program's CUDA through NVRTC and the disk cache; dumps.
+//
+// A program's kernels form one translation unit, compiled once to CUBIN for
+// the device's architecture and cached on disk (runtime/KernelCache.h) under
+// hash(source, architecture, NVRTC options and version, kiln version), so a
+// second run compiles nothing. No driver is needed for any of this.
+#ifndef KILN_RUNTIME_CUDA_CUDACOMPILE_H
+#define KILN_RUNTIME_CUDA_CUDACOMPILE_H
+
+#include "codegen/cuda/CudaLower.h"
+#include "runtime/KernelCache.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::cuda {
+
+/// The CUBIN of `tu` for `arch` ("sm_90"), from `cache` when present there.
+/// *fromCache tells which.
+std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
+                               const KernelCache &cache, bool *fromCache);
+
+/// Writes into `dir`: program.txt (buffers and launches), program.cu (the
+/// translation unit), and per kernel NAME.kir (kernel IR), NAME.cu (prelude +
+/// kernel, compilable alone) and NAME.ptx (its PTX for the virtual arch of `arch`).
+void dumpCudaProgram(const CudaProgram &p, const CudaTranslationUnit &tu, const std::string &arch,
+                     const std::string &dir);
+
+} // namespace kiln::cuda
+
+#endif // KILN_RUNTIME_CUDA_CUDACOMPILE_H
