@@ -166,6 +166,15 @@ uint64_t headerLength(std::span<const std::byte> first8, uint64_t fileSize, std:
   return n;
 }
 
+// Bool elements are stored as 0 or 1 whatever byte the file holds.
+void normalizeBools(HostTensor &t) {
+  if (t.dtype() != DType::Bool)
+    return;
+  auto *p = reinterpret_cast<uint8_t *>(t.bytes());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    p[i] = p[i] != 0;
+}
+
 void writeAll(int fd, const char *p, size_t n) {
   while (n) {
     ssize_t w = ::write(fd, p, n);
@@ -191,6 +200,7 @@ SafetensorsFile parseSafetensors(std::span<const std::byte> bytes, std::string_v
     HostTensor t(e.type);
     if (t.byteSize())
       std::memcpy(t.bytes(), data + e.begin, t.byteSize());
+    normalizeBools(t);
     out.tensors[e.name] = std::move(t);
   }
   return out;
@@ -215,6 +225,7 @@ SafetensorsFile readSafetensors(const std::string &path) {
     HostTensor t(e.type);
     in.read(reinterpret_cast<char *>(t.bytes()), static_cast<std::streamsize>(t.byteSize()));
     KILN_RUNTIME_CHECK(in) << path << ": read error in tensor '" << e.name << "'";
+    normalizeBools(t);
     out.tensors[e.name] = std::move(t);
   }
   return out;
@@ -250,7 +261,10 @@ void writeFileAtomic(const std::string &path, std::string_view bytes) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmpl = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  std::string tmpName = "."; // appended piecewise: GCC 12 warns on "." + string (-Wrestrict)
+  tmpName += target.filename().string();
+  tmpName += ".tmp-XXXXXX";
+  std::string tmpl = (dir / tmpName).string();
   int fd = ::mkstemp(tmpl.data());
   KILN_RUNTIME_CHECK(fd >= 0) << path << ": cannot create a temporary file in " << dir.string() << ": "
                               << std::strerror(errno);
