@@ -57,6 +57,68 @@ GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &
   return s;
 }
 
+/// conv2d_input_grad per image: dx[C, H*W] = W^T[C, O*KK] x G[O*KK, H*W], where
+/// G gathers dy at oh = (ih + pt - kh) / sh when that divides and lands inside.
+GemmSpec inputGradSpec(KernelBuilder &kb, Value dy, Value w, Value dx, const Window2d &g) {
+  const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
+  int64_t kk = ws[2] * ws[3];
+  GemmSpec s;
+  s.m = xs[1];
+  s.n = xs[2] * xs[3];
+  s.k = ws[0] * kk;
+  s.batch = xs[0];
+  s.dtype = dx.dtype();
+  s.a = [&kb, w, kk, ws](const Expr &, const Expr &c, const Expr &p) {
+    return kb.valueAt(w, {div(p, intImm(kk)), c, div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
+  };
+  s.b = [&kb, dy, kk, ws, ys, xs, g](const Expr &bi, const Expr &p, const Expr &q) {
+    Expr o = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+    Expr th = sub(add(div(q, intImm(xs[3])), intImm(g.pad.top)), kh);
+    Expr tw = sub(add(mod(q, intImm(xs[3])), intImm(g.pad.left)), kw);
+    auto ok = [](const Expr &tt, int64_t stride, int64_t extent) {
+      Expr r = binary(BinOp::Le, intImm(0), tt);
+      if (stride > 1)
+        r = binary(BinOp::And, r, binary(BinOp::Eq, mod(tt, intImm(stride)), intImm(0)));
+      return binary(BinOp::And, r, binary(BinOp::Lt, tt, intImm(extent * stride)));
+    };
+    Expr valid = binary(BinOp::And, ok(th, g.strideH, ys[2]), ok(tw, g.strideW, ys[3]));
+    Expr oh = clampIndex(div(th, intImm(g.strideH)), ys[2]), ow = clampIndex(div(tw, intImm(g.strideW)), ys[3]);
+    return select(valid, kb.valueAt(dy, {bi, o, oh, ow}), constant(0, dy.dtype()));
+  };
+  s.c = [&kb, dx, xs](const Expr &bi, const Expr &c, const Expr &q, Expr v) {
+    return kb.storeResult(dx, {bi, c, div(q, intImm(xs[3])), mod(q, intImm(xs[3]))}, std::move(v));
+  };
+  return s;
+}
+
+/// conv2d_filter_grad: dw[O, C*KK] = dy[O, N*OH*OW] x cols[N*OH*OW, C*KK].
+GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Window2d &g) {
+  const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
+  int64_t kk = ws[2] * ws[3], hw = ys[2] * ys[3];
+  GemmSpec s;
+  s.m = ws[0];
+  s.n = ws[1] * kk;
+  s.k = xs[0] * hw;
+  s.dtype = dw.dtype();
+  s.a = [&kb, dy, hw, ys](const Expr &, const Expr &o, const Expr &p) {
+    Expr r = mod(p, intImm(hw));
+    return kb.valueAt(dy, {div(p, intImm(hw)), o, div(r, intImm(ys[3])), mod(r, intImm(ys[3]))});
+  };
+  s.b = [&kb, x, hw, kk, ys, ws, g](const Expr &, const Expr &p, const Expr &q) {
+    Expr r = mod(p, intImm(hw));
+    Expr n = div(p, intImm(hw)), oh = div(r, intImm(ys[3])), ow = mod(r, intImm(ys[3]));
+    Expr c = div(q, intImm(kk)), kh = div(mod(q, intImm(kk)), intImm(ws[3])), kw = mod(q, intImm(ws[3]));
+    Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+    Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+    return paddedAt(kb, x, n, c, ih, iw);
+  };
+  s.c = [&kb, dw, kk, ws](const Expr &, const Expr &o, const Expr &q, Expr v) {
+    return kb.storeResult(dw, {o, div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))},
+                          std::move(v));
+  };
+  return s;
+}
+
 void conv2dLoops(KernelBuilder &kb, Node &node) {
   Value x = node.operand(0), w = node.operand(1), y = node.result();
   const Shape &xs = x.shape(), &ws = w.shape();
@@ -151,8 +213,24 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
     }
     conv2dLoops(kb, n);
     break;
-  case OpKind::Conv2dInputGrad: inputGradLoops(kb, n); break;
-  case OpKind::Conv2dFilterGrad: filterGradLoops(kb, n); break;
+  case OpKind::Conv2dInputGrad:
+    if (blocked) {
+      Window2d g = geometryOf(n, n.result().shape(), n.operand(1).shape());
+      kb.kernel.body = buildGemm(kb, inputGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
+      if (kb.kernel.body)
+        break;
+    }
+    inputGradLoops(kb, n);
+    break;
+  case OpKind::Conv2dFilterGrad:
+    if (blocked) {
+      Window2d g = geometryOf(n, n.operand(0).shape(), n.result().shape());
+      kb.kernel.body = buildGemm(kb, filterGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
+      if (kb.kernel.body)
+        break;
+    }
+    filterGradLoops(kb, n);
+    break;
   default: KILN_INTERNAL_ERROR() << "lowering: " << n.mnemonic() << " is not a convolution";
   }
   pb.finish(kb);

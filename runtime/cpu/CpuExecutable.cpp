@@ -15,6 +15,7 @@
 #include "runtime/cpu/Jit.h"
 #include "runtime/cpu/KernelCompiler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -75,6 +76,9 @@ public:
       steps_.push_back(s);
     }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const char *prof = std::getenv("KILN_PROFILE");
+    profile_ = prof && std::string(prof) == "1";
+    launchSeconds_.assign(steps_.size(), 0.0);
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
       os << "cpu backend: " << steps_.size() << " launches, " << ks.unique << " kernels (" << ks.cacheHits
@@ -83,7 +87,11 @@ public:
     }
   }
 
-  ~CpuExecutable() override { std::free(arena_); }
+  ~CpuExecutable() override {
+    if (profile_)
+      printProfile();
+    std::free(arena_);
+  }
 
   const Graph &graph() const override { return *graph_; }
 
@@ -106,12 +114,17 @@ public:
   void run() override {
     for (const LabelCheck &c : prog_.checks)
       std::memset(ptrs_[c.buffer], 0, 2 * sizeof(int64_t));
-    for (Step &s : steps_) {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step &s = steps_[i];
+      auto t0 = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       if (s.threads > 1)
         pool_->parallelFor(s.extent, runRange, &s, s.threads);
       else
         s.fn(s.args, 0, s.extent);
+      if (profile_)
+        launchSeconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    runs_ += profile_;
     for (const LabelCheck &c : prog_.checks) {
       const auto *st = static_cast<const int64_t *>(ptrs_[c.buffer]);
       KILN_RUNTIME_CHECK(st[0] == 0) << c.op << ": label " << st[1] << " of row " << st[0] - 1
@@ -133,6 +146,21 @@ public:
   std::string backend() const override { return "cpu"; }
 
 private:
+  /// KILN_PROFILE=1: mean time per launch, slowest first, on stderr.
+  void printProfile() const {
+    std::vector<size_t> order(steps_.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return launchSeconds_[a] > launchSeconds_[b]; });
+    double total = 0;
+    for (double t : launchSeconds_)
+      total += t;
+    std::cerr << "kiln profile: " << runs_ << " runs, " << total * 1e3 / std::max(1, runs_) << " ms per run\n";
+    for (size_t i : order)
+      std::cerr << "  " << launchSeconds_[i] * 1e3 / std::max(1, runs_) << " ms  threads " << steps_[i].threads
+                << "  " << prog_.kernels[prog_.launches[i].kernel].name << "\n";
+  }
+
   int signatureBuffer(const std::string &name) const {
     int b = prog_.findBuffer(name);
     KILN_USER_CHECK(b >= 0) << "graph @" << graph_->name() << " has no input, parameter or state '" << name << "'";
@@ -148,6 +176,9 @@ private:
   std::vector<void *> argv_;
   std::vector<Step> steps_;
   double seconds_ = 0;
+  bool profile_ = false;
+  int runs_ = 0;
+  std::vector<double> launchSeconds_;
 };
 
 } // namespace
