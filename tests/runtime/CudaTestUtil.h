@@ -1,0 +1,66 @@
+// tests/runtime/CudaTestUtil.h - compile-only checks of CUDA code generation (no GPU needed).
+//
+// assemblesForSm90 lowers a graph for the CUDA backend, compiles the whole
+// translation unit with NVRTC to PTX for compute_90, checks that the PTX has
+// one .entry per kernel, and assembles it with `ptxas -arch=sm_90` (from
+// $KILN_PTXAS, /usr/local/cuda/bin or PATH). Without ptxas it compiles to an
+// sm_90 CUBIN through NVRTC instead, which runs the same assembler inside.
+// Header-only; only for builds with the CUDA toolkit (KILN_WITH_CUDA).
+#ifndef KILN_TESTS_RUNTIME_CUDATESTUTIL_H
+#define KILN_TESTS_RUNTIME_CUDATESTUTIL_H
+
+#include "codegen/cuda/CudaLower.h"
+#include "ir/Graph.h"
+#include "runtime/Backends.h"
+#include "runtime/cuda/Nvrtc.h"
+#include "tests/support/TempDir.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace kiln::test {
+
+/// The ptxas to use, or "" when there is none.
+inline std::string findPtxas() {
+  if (const char *p = std::getenv("KILN_PTXAS"))
+    return p;
+  if (std::filesystem::exists("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  return std::system("command -v ptxas > /dev/null 2>&1") == 0 ? "ptxas" : "";
+}
+
+/// Lowers `g` (after the cuda pipeline when `passes`), compiles and assembles it for sm_90.
+inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes = false) {
+  std::unique_ptr<Graph> copy;
+  if (passes) {
+    CompileOptions opt;
+    opt.backend = "cuda";
+    copy = prepareGraph(g, opt);
+  } else {
+    copy = g.clone();
+  }
+  cuda::CudaProgram p = cuda::lowerCuda(*copy);
+  cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit(p.kernels);
+  std::string ptx = cuda::nvrtcCompile(tu, "compute_90", g.name()).ptx;
+  for (const auto &[line, name] : tu.kernelLines)
+    if (ptx.find(".entry " + name + "(") == std::string::npos)
+      return ::testing::AssertionFailure() << "the PTX has no entry " << name;
+  std::string ptxas = findPtxas();
+  if (ptxas.empty()) {
+    cuda::nvrtcCompile(tu, "sm_90", g.name());
+    return ::testing::AssertionSuccess() << "(no ptxas: NVRTC compiled an sm_90 cubin)";
+  }
+  TempDir dir;
+  std::string file = dir.write("kernels.ptx", ptx), log = dir.file("ptxas.log");
+  std::string cmd = "'" + ptxas + "' -arch=sm_90 '" + file + "' -o /dev/null > '" + log + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    return ::testing::AssertionFailure() << "ptxas rejected the PTX of " << g.name() << ":\n" << TempDir::read(log);
+  return ::testing::AssertionSuccess() << p.kernels.size() << " kernels";
+}
+
+} // namespace kiln::test
+
+#endif // KILN_TESTS_RUNTIME_CUDATESTUTIL_H
