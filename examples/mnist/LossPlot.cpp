@@ -105,7 +105,7 @@ private:
 
 std::string label(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, v >= 10 ? "%.0f" : v >= 1 ? "%.1f" : "%.2f", v);
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 } // namespace
@@ -120,13 +120,18 @@ void writeLossPlot(const std::string &path, std::span<const float> values, int s
   for (float v : values)
     if (std::isfinite(v))
       hi = std::max(hi, static_cast<double>(v));
-  hi = hi > 0 ? hi * 1.05 : 1.0;
+  // Round the axis up to a "nice" multiple of a 1-2-5 tick step, five ticks or so.
+  double rough = hi > 0 ? hi / 5 : 0.2, mag = std::pow(10.0, std::floor(std::log10(rough)));
+  double tick = rough <= mag ? mag : rough <= 2 * mag ? 2 * mag : rough <= 5 * mag ? 5 * mag : 10 * mag;
+  int ticks = static_cast<int>(std::ceil(hi / tick - 1e-9));
+  ticks = std::max(ticks, 1);
+  hi = tick * ticks;
   size_t n = std::max<size_t>(values.size(), 2);
   auto px = [&](double i) { return left + i * pw / static_cast<double>(n - 1); };
   auto py = [&](double v) { return top + ph - std::clamp(v / hi, 0.0, 1.0) * ph; };
 
-  for (int k = 0; k <= 5; ++k) { // horizontal grid + y labels
-    double v = hi * k / 5;
+  for (int k = 0; k <= ticks; ++k) { // horizontal grid + y labels
+    double v = tick * k;
     c.line(left, py(v), left + pw, py(v), grid);
     c.text(8, static_cast<int>(py(v)) - 7, label(v), axis);
   }
