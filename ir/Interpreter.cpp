@@ -8,7 +8,10 @@
 
 #include "ir/Error.h"
 #include "ir/Formula.h"
+#include "ir/ValueNames.h"
 #include "ir/ops/OpUtil.h"
+
+#include <cmath>
 
 #include <unordered_map>
 #include <utility>
@@ -60,10 +63,36 @@ void evalElementwise(const Node &n, std::span<const HostTensor *const> in, HostT
   }
 }
 
-std::vector<HostTensor> runGraph(const Graph &g, ValueMap &vals, Assigns &assigns);
+std::vector<HostTensor> runGraph(const Graph &g, ValueMap &vals, Assigns &assigns, const InterpretOptions &opt,
+                                 const std::string &where);
+
+/// "-inf", "inf" or "nan": how a non-finite value prints in check-numerics messages.
+std::string nonFiniteWord(double v) { return std::isnan(v) ? "nan" : v < 0 ? "-inf" : "inf"; }
+
+/// --check-numerics: throws when a result of `n` holds a NaN or an infinity,
+/// naming the node as the text dump shows it ("%5 = exp(%4)").
+void checkNodeNumerics(const Graph &g, const Node &n, const ValueMap &vals, const std::string &where) {
+  Node *self = const_cast<Node *>(&n);
+  for (size_t i = 0; i < n.numResults(); ++i) {
+    auto it = vals.find(self->result(i));
+    if (it == vals.end())
+      continue;
+    int64_t bad = firstNonFinite(it->second);
+    if (bad < 0)
+      continue;
+    ValueNames names(g);
+    std::string operands;
+    for (Value v : n.operands())
+      operands += (operands.empty() ? "" : ", ") + names(v);
+    KILN_RUNTIME_ERROR() << "check-numerics: " << names(self->result(i)) << " = " << n.mnemonic() << "(" << operands
+                         << ")" << where << " produced " << nonFiniteWord(it->second.at(bad)) << " at element "
+                         << bad << " (first non-finite value)";
+  }
+}
 
 /// Runs one body node, storing its results in `vals`.
-void runNode(const Node &n, ValueMap &vals, Assigns &assigns) {
+void runNode(const Node &n, ValueMap &vals, Assigns &assigns, const InterpretOptions &opt,
+             const std::string &where) {
   std::vector<const HostTensor *> in;
   for (Value v : n.operands()) {
     auto it = vals.find(v);
@@ -83,7 +112,10 @@ void runNode(const Node &n, ValueMap &vals, Assigns &assigns) {
     ValueMap inner;
     for (size_t i = 0; i < in.size(); ++i)
       inner[body.inputs()[i]->result(0)] = *in[i];
-    std::vector<HostTensor> outs = runGraph(body, inner, assigns);
+    std::string innerWhere;
+    if (opt.checkNumerics)
+      innerWhere = " in fused region " + ValueNames(*n.graph())(self->result(0)) + where;
+    std::vector<HostTensor> outs = runGraph(body, inner, assigns, opt, innerWhere);
     KILN_INTERNAL_CHECK(outs.size() == n.numResults()) << "interpret: fused body output count mismatch";
     for (size_t i = 0; i < outs.size(); ++i)
       vals[self->result(i)] = std::move(outs[i]);
@@ -106,7 +138,8 @@ void runNode(const Node &n, ValueMap &vals, Assigns &assigns) {
 }
 
 /// Runs the body of `g` given the signature values in `vals`; returns the outputs.
-std::vector<HostTensor> runGraph(const Graph &g, ValueMap &vals, Assigns &assigns) {
+std::vector<HostTensor> runGraph(const Graph &g, ValueMap &vals, Assigns &assigns, const InterpretOptions &opt,
+                                 const std::string &where) {
   // Remaining uses per value, so each tensor is freed after its last use.
   std::unordered_map<Value, size_t, ValueHash> uses;
   for (const Node *n : g.nodes())
@@ -115,7 +148,9 @@ std::vector<HostTensor> runGraph(const Graph &g, ValueMap &vals, Assigns &assign
   for (Value v : g.outputs())
     ++uses[v];
   for (const Node *n : g.nodes()) {
-    runNode(*n, vals, assigns);
+    runNode(*n, vals, assigns, opt, where);
+    if (opt.checkNumerics)
+      checkNodeNumerics(g, *n, vals, where);
     for (Value v : n->operands())
       if (--uses[v] == 0)
         vals.erase(v);
@@ -171,6 +206,10 @@ std::vector<HostTensor> interpret(const Graph &g, TensorMap &env, const Interpre
           << "interpret: " << signatureKind(n->kind()) << " '" << n->name() << "' has type " << typeString(have)
           << ", graph @" << g.name() << " expects " << typeString(want);
       vals[used[i]->result(0)] = have == use ? it->second : it->second.cast(use.dtype);
+      int64_t bad = opt.checkNumerics ? firstNonFinite(it->second) : -1;
+      KILN_RUNTIME_CHECK(bad < 0) << "check-numerics: " << signatureKind(n->kind()) << " %" << n->name() << " holds "
+                                  << nonFiniteWord(it->second.at(bad)) << " at element " << bad
+                                  << " (first non-finite value)";
     }
   };
   bind(g.inputs(), run.inputs());
@@ -178,12 +217,21 @@ std::vector<HostTensor> interpret(const Graph &g, TensorMap &env, const Interpre
   bind(g.states(), run.states());
 
   Assigns assigns;
-  std::vector<HostTensor> outs = runGraph(run, vals, assigns);
+  std::vector<HostTensor> outs = runGraph(run, vals, assigns, opt, "");
   for (auto &[name, value] : assigns) {
     HostTensor &slot = env.at(name);
     slot = value.dtype() == slot.dtype() ? std::move(value) : value.cast(slot.dtype());
   }
   return outs;
+}
+
+int64_t firstNonFinite(const HostTensor &t) {
+  if (!isFloat(t.dtype()))
+    return -1;
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!std::isfinite(t.at(i)))
+      return i;
+  return -1;
 }
 
 std::unique_ptr<Graph> widenToF64(const Graph &g) {

@@ -22,6 +22,11 @@ struct InterpretOptions {
   /// Compute every float value in float64 (f32 inputs and state are widened;
   /// results come back as f64).
   bool f64 = false;
+  /// After every node (also inside fused regions), verify that no float
+  /// result holds a NaN or an infinity; the first one found throws
+  /// RuntimeError "check-numerics: %5 = exp(%4) produced inf at element 12
+  /// (first non-finite value)". Inputs, parameters and state are checked too.
+  bool checkNumerics = false;
 };
 
 /// Runs `g` once. `env` must hold every input, parameter and state by name;
@@ -29,6 +34,10 @@ struct InterpretOptions {
 /// (all reads see the old values). Returns the graph outputs in order.
 /// Throws UserError when an input is missing or has the wrong type.
 std::vector<HostTensor> interpret(const Graph &g, TensorMap &env, const InterpretOptions &opt = {});
+
+/// The row-major index of the first NaN or infinity in `t`, or -1 when every
+/// element is finite (always -1 for integer and bool tensors).
+int64_t firstNonFinite(const HostTensor &t);
 
 /// A copy of `g` whose f32 values are all f64 (for float64 reference runs).
 std::unique_ptr<Graph> widenToF64(const Graph &g);

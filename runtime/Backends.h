@@ -20,6 +20,11 @@ std::unique_ptr<Executable> makeCudaExecutable(const Graph &g, const CompileOpti
 bool hasCpuBackend();
 bool hasCudaBackend();
 
+/// Wraps a compiled backend's executable so that each run() checks for NaN and
+/// infinity and names the op producing one (CompileOptions::checkNumerics;
+/// runtime/CheckNumerics.cpp).
+std::unique_ptr<Executable> withNumericsCheck(std::unique_ptr<Executable> exe);
+
 /// Runs `defaultPipeline(backend)` on a copy of `g` (when opt.runPasses) and returns it.
 std::unique_ptr<Graph> prepareGraph(const Graph &g, const CompileOptions &opt);
 

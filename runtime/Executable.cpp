@@ -23,9 +23,9 @@ std::unique_ptr<Executable> compile(const Graph &g, const CompileOptions &opt) {
   if (opt.backend == "interp")
     return makeInterpExecutable(g, opt);
   if (opt.backend == "cpu")
-    return makeCpuExecutable(g, opt);
+    return opt.checkNumerics ? withNumericsCheck(makeCpuExecutable(g, opt)) : makeCpuExecutable(g, opt);
   if (opt.backend == "cuda")
-    return makeCudaExecutable(g, opt);
+    return opt.checkNumerics ? withNumericsCheck(makeCudaExecutable(g, opt)) : makeCudaExecutable(g, opt);
   KILN_USER_ERROR() << "unknown backend '" << opt.backend << "' (expected interp, cpu or cuda)";
   return nullptr;
 }

@@ -35,6 +35,11 @@ struct CompileOptions {
   /// run. Lets `kiln compile --backend cuda` work on a machine without a GPU.
   bool compileOnly = false;
   std::ostream *log = nullptr; ///< verbose output (null: std::cerr)
+  /// Verify after every run() that no NaN or infinity appeared; the error
+  /// names the first op producing one (`--check-numerics`). The interpreter
+  /// checks every node; compiled backends check outputs, parameters and state
+  /// and, on a finding, replay the step on the interpreter to name the op.
+  bool checkNumerics = false;
   /// When non-empty, each kernel's kernel IR, LLVM IR and assembly (or CUDA
   /// source) are written into this directory (`kiln compile --dump DIR`).
   std::string dumpDir;

@@ -11,7 +11,8 @@ namespace kiln {
 namespace {
 class InterpExecutable final : public Executable {
 public:
-  InterpExecutable(std::unique_ptr<Graph> g) : graph_(std::move(g)) {
+  InterpExecutable(std::unique_ptr<Graph> g, bool checkNumerics) : graph_(std::move(g)) {
+    options_.checkNumerics = checkNumerics;
     for (const auto *list : {&graph_->inputs(), &graph_->params(), &graph_->states()})
       for (Node *n : *list)
         env_.emplace(n->name(), HostTensor(n->resultType(0)));
@@ -35,7 +36,7 @@ public:
 
   void *inputData(const std::string &name) override { return slot_(name).bytes(); }
 
-  void run() override { outputs_ = interpret(*graph_, env_); }
+  void run() override { outputs_ = interpret(*graph_, env_, options_); }
 
   HostTensor output(size_t i) const override {
     KILN_USER_CHECK(i < outputs_.size()) << "output " << i << " requested, the last run produced "
@@ -56,11 +57,12 @@ private:
   std::unique_ptr<Graph> graph_;
   TensorMap env_;
   std::vector<HostTensor> outputs_;
+  InterpretOptions options_;
 };
 } // namespace
 
 std::unique_ptr<Executable> makeInterpExecutable(const Graph &g, const CompileOptions &opt) {
-  return std::make_unique<InterpExecutable>(prepareGraph(g, opt));
+  return std::make_unique<InterpExecutable>(prepareGraph(g, opt), opt.checkNumerics);
 }
 
 } // namespace kiln

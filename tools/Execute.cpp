@@ -15,11 +15,13 @@ bool backendAvailable(std::string_view backend) {
 
 namespace {
 /// Runs `g` through compile() on a compiled backend; f64 widens graph and values.
-std::vector<HostTensor> executeCompiled(const Graph &g, TensorMap &env, std::string_view backend, bool f64) {
+std::vector<HostTensor> executeCompiled(const Graph &g, TensorMap &env, std::string_view backend, bool f64,
+                                        bool checkNumerics) {
   std::unique_ptr<Graph> wide = f64 ? widenToF64(g) : nullptr;
   const Graph &run = f64 ? *wide : g;
   CompileOptions opt;
   opt.backend = std::string(backend);
+  opt.checkNumerics = checkNumerics;
   std::unique_ptr<Executable> exe = compile(run, opt);
   for (const auto *list : {&run.inputs(), &run.params(), &run.states()})
     for (const Node *n : *list) {
@@ -38,14 +40,16 @@ std::vector<HostTensor> executeCompiled(const Graph &g, TensorMap &env, std::str
 }
 } // namespace
 
-std::vector<HostTensor> executeGraph(const Graph &g, TensorMap &env, std::string_view backend, bool f64) {
+std::vector<HostTensor> executeGraph(const Graph &g, TensorMap &env, std::string_view backend, bool f64,
+                                     bool checkNumerics) {
   if (backend == "interp") {
     InterpretOptions opt;
     opt.f64 = f64;
+    opt.checkNumerics = checkNumerics;
     return interpret(g, env, opt);
   }
   KILN_RUNTIME_CHECK(backendAvailable(backend)) << "backend '" << backend << "' is not available in this build";
-  return executeCompiled(g, env, backend, f64);
+  return executeCompiled(g, env, backend, f64, checkNumerics);
 }
 
 } // namespace kiln::tools

@@ -24,8 +24,10 @@ bool backendAvailable(std::string_view backend);
 /// Runs `g` once on `backend`. `env` holds every input, parameter and state by
 /// name and receives the values `assign` nodes write. With `f64`, float values
 /// are computed (and returned) in float64. RuntimeError when the backend is
-/// not available in this build.
-std::vector<HostTensor> executeGraph(const Graph &g, TensorMap &env, std::string_view backend, bool f64);
+/// not available in this build. With `checkNumerics`, a NaN or infinity is a
+/// RuntimeError naming the first op producing it.
+std::vector<HostTensor> executeGraph(const Graph &g, TensorMap &env, std::string_view backend, bool f64,
+                                     bool checkNumerics = false);
 
 } // namespace kiln::tools
 

@@ -71,6 +71,9 @@ CommandAction setupMnist(CLI::App &sub) {
   sub.add_option("--limit-train", a->train.limitTrain, "train on the first N training images only (0: all)");
   sub.add_option("--limit-test", a->train.limitTest, "evaluate on the first N test images only (0: all)");
   sub.add_flag("--tf32", a->train.tf32, "CUDA: allow TF32 tensor-core math (off by default)");
+  sub.add_flag("--check-numerics", a->train.checkNumerics,
+               "after every step verify that no NaN or infinity appeared; the error names the first op producing "
+               "one (slower)");
   sub.add_flag("-v,--verbose", a->train.verbose, "report compile times");
   return [a] { return runMnist(*a); };
 }

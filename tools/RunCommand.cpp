@@ -28,6 +28,7 @@ struct RunOptions {
   std::string backend = "interp";
   std::string dtype = "f32";
   uint64_t seed = 0;
+  bool checkNumerics = false;
 };
 
 std::string stripPercent(const std::string &s) { return !s.empty() && s[0] == '%' ? s.substr(1) : s; }
@@ -145,7 +146,7 @@ int runRun(const RunOptions &o) {
   std::vector<OutputTarget> targets = resolveOutputs(*g, o.outputs);
   TensorMap env;
   loadEnvironment(*g, o, env);
-  std::vector<HostTensor> results = executeGraph(*g, env, o.backend, o.dtype == "f64");
+  std::vector<HostTensor> results = executeGraph(*g, env, o.backend, o.dtype == "f64", o.checkNumerics);
 
   ValueNames names(*g);
   for (size_t i = 0; i < results.size(); ++i)
@@ -179,6 +180,8 @@ CommandAction setupRun(CLI::App &sub) {
   sub.add_option("--seed", o->seed, "seed of the parameters not given with --input: Glorot-uniform for float "
                                     "parameters of rank >= 2, zeros for the others and for state; default 0")
       ->type_name("N");
+  sub.add_flag("--check-numerics", o->checkNumerics,
+               "verify that no NaN or infinity appears; the error names the first op producing one");
   return [o] { return runRun(*o); };
 }
 

@@ -160,6 +160,7 @@ public:
     co.threads = opt.threads;
     co.verbose = opt.verbose;
     co.tf32 = opt.tf32;
+    co.checkNumerics = opt.checkNumerics;
     auto start = Clock::now();
     built_ = model_.build(opt.batchSize);
     train_ = compile(*built_.train, co);

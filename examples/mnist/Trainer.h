@@ -35,6 +35,7 @@ struct TrainOptions {
   bool interactive = false;   ///< redraw the progress bar in place
   bool verbose = false;
   bool tf32 = false;
+  bool checkNumerics = false; ///< fail at the first NaN/Inf, naming the op (--check-numerics)
 };
 
 /// One row of metrics.csv.
