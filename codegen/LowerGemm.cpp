@@ -40,8 +40,19 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   const int64_t lanes = std::max<int64_t>(1, vectorBytes / static_cast<int64_t>(dtypeSize(t)));
   const int64_t nr = 2 * lanes, mr = 8, nv = nr / lanes;
   const int64_t kc = s.k <= 384 ? s.k : 256;
-  const int64_t mc = std::min<int64_t>(roundUp(s.m, mr), 64);
-  const int64_t nc = std::min<int64_t>(roundUp(s.n, nr), 256);
+  int64_t mc = std::min<int64_t>(roundUp(s.m, mr), 64);
+  int64_t nc = std::min<int64_t>(roundUp(s.n, nr), 256);
+  // Few blocks (a filter gradient: one output, a long K): split the block so
+  // that every thread gets work; columns first, since packing B (an implicit
+  // im2col) costs more than packing A.
+  while (s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < 4) {
+    if (nc > nr)
+      nc = roundUp(nc / 2, nr);
+    else if (mc > mr)
+      mc = roundUp(mc / 2, mr);
+    else
+      break;
+  }
   const int64_t mBlocks = ceilDiv(s.m, mc), nBlocks = ceilDiv(s.n, nc), kBlocks = ceilDiv(s.k, kc);
   const int64_t mcp = roundUp(mc, mr), ncp = roundUp(nc, nr);
   const bool guardM = s.m % mc != 0 || mc % mr != 0, guardN = s.n % nc != 0 || nc % nr != 0;

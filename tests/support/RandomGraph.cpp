@@ -13,7 +13,7 @@ namespace {
 class Generator {
 public:
   Generator(uint32_t seed, const RandomGraphOptions &opt)
-      : rng_(seed), opt_(opt), g_(std::make_unique<Graph>("random" + std::to_string(seed))) {}
+      : rng_(seed), opt_(opt), g_(std::make_unique<Graph>(std::string("random").append(std::to_string(seed)))) {}
 
   std::unique_ptr<Graph> run() {
     int inputs = pick(1, 2);
@@ -59,7 +59,7 @@ private:
     return s;
   }
   Value newLeaf(Shape s) {
-    std::string name = "p" + std::to_string(leaves_++);
+    std::string name = std::string("p").append(std::to_string(leaves_++));
     TensorType t{DType::F32, std::move(s)};
     return chance(0.5) ? g_->addParam(name, t) : g_->addInput(name, t);
   }
