@@ -21,7 +21,7 @@ namespace {
 std::string fusePipeline() {
   if (const char *p = std::getenv("KILN_RANDOM_FUSE"))
     return p;
-  return "fuse-conv,fuse-matmul,fuse-softmax,fuse-optimizer,fuse-elementwise";
+  return "fuse";
 }
 
 TEST(CpuRandomGraphs, MatchInterpreterForwardAndBackward) {
