@@ -48,7 +48,6 @@ std::vector<HostTensor> executeGraph(const Graph &g, TensorMap &env, std::string
     opt.checkNumerics = checkNumerics;
     return interpret(g, env, opt);
   }
-  KILN_RUNTIME_CHECK(backendAvailable(backend)) << "backend '" << backend << "' is not available in this build";
   return executeCompiled(g, env, backend, f64, checkNumerics);
 }
 
