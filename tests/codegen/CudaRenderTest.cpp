@@ -1,0 +1,108 @@
+// tests/codegen/CudaRenderTest.cpp - the CUDA renderer and lowering, checked on their text and launch shapes.
+//
+// Expected numbers are worked out by hand from the kernel designs in
+// codegen/cuda/ (64x64 GEMM tiles, 8 warps per reduction block, 256-thread
+// generic blocks); compiling and assembling is tested in tests/runtime/.
+#include "codegen/cuda/CudaLower.h"
+#include "codegen/cuda/CudaRender.h"
+#include "ir/Graph.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace kiln::test {
+namespace {
+
+using cuda::CudaKernel;
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+
+TEST(CudaRender, LiteralsAreExact) {
+  EXPECT_EQ(cuda::cudaLiteral(1.5, DType::F32), "(0x1.8p+0f)");
+  EXPECT_EQ(cuda::cudaLiteral(0.1, DType::F32), "(0x1.99999ap-4f)"); // 0.1f, not 0.1
+  EXPECT_EQ(cuda::cudaLiteral(-INFINITY, DType::F32), "__int_as_float(0xff800000)");
+  EXPECT_EQ(cuda::cudaLiteral(0.25, DType::F64), "(0x1p-2)");
+  EXPECT_EQ(cuda::cudaLiteral(-3, DType::I32), "(-3)");
+  EXPECT_EQ(cuda::cudaLiteral(static_cast<double>(std::numeric_limits<int64_t>::min()), DType::I64),
+            "(-9223372036854775807LL - 1)");
+  EXPECT_EQ(cuda::cudaLiteral(1, DType::Bool), "true");
+}
+
+TEST(CudaLower, ElementwiseIsOneThreadPerElement) {
+  Graph g;
+  Value x = g.addInput("x", f32({4, 5}));
+  g.setOutputs({g.build(OpKind::Relu, {x})});
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  const CudaKernel &k = p.kernels[0];
+  EXPECT_EQ(k.kind, "generic");
+  EXPECT_EQ(k.grid[0], 1);
+  EXPECT_EQ(k.block[0], 256);
+  EXPECT_NE(k.source.find("if (gid >= 20LL) return;"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("kiln_max<float>"), std::string::npos) << k.source; // relu = max(x, 0)
+  EXPECT_NE(k.source.find("const float *__restrict__ p"), std::string::npos) << k.source;
+}
+
+TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {
+  Graph g;
+  Value x = g.addInput("x", f32({128, 1, 28, 28}));
+  Value w = g.addInput("w", f32({32, 1, 5, 5}));
+  g.setOutputs({g.build(OpKind::Conv2d, {x, w})});
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  // M = 32 filters, N = 128 * 24 * 24 = 73728 columns: 1152 x 1 tiles of 64x64.
+  EXPECT_EQ(p.kernels[0].kind, "gemm");
+  EXPECT_EQ(p.kernels[0].grid[0], 1152);
+  EXPECT_EQ(p.kernels[0].grid[1], 1);
+  EXPECT_EQ(p.kernels[0].grid[2], 1);
+}
+
+TEST(CudaLower, LongKWithFewTilesSplitsK) {
+  Graph g;
+  Value a = g.addInput("a", f32({20, 3000}));
+  Value b = g.addInput("b", f32({3000, 30}));
+  g.setOutputs({g.build(OpKind::Matmul, {a, b})});
+  cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
+  // One tile; 264 blocks wanted but at most K/256 = 11 slices: chunk ceil(3000/11) = 273,
+  // rounded to 288 (a multiple of 16), so 11 slices; then one summing kernel.
+  ASSERT_EQ(p.kernels.size(), 2u);
+  EXPECT_EQ(p.kernels[0].kind, "gemm_splitk");
+  EXPECT_EQ(p.kernels[0].grid[2], 11);
+  EXPECT_EQ(p.kernels[1].kind, "generic");
+  bool partial = false;
+  for (const ProgramBuffer &buf : p.program.buffers)
+    partial |= buf.type == TensorType{DType::F32, {11, 20, 30}};
+  EXPECT_TRUE(partial);
+}
+
+TEST(CudaLower, ReductionIsOneWarpPerOutput) {
+  Graph g;
+  Value x = g.addInput("x", f32({128, 512}));
+  AttrMap at;
+  at.set("axes", std::vector<int64_t>{0});
+  g.setOutputs({g.build(OpKind::ReduceSum, {x}, at)});
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  EXPECT_EQ(p.kernels[0].kind, "reduce");
+  EXPECT_EQ(p.kernels[0].grid[0], 64); // 512 outputs, 8 warps per block
+  EXPECT_NE(p.kernels[0].source.find("kiln_shfl_xor(acc, off)"), std::string::npos);
+}
+
+TEST(CudaLower, DropoutUsesTheSharedGenerator) {
+  Graph g;
+  Value x = g.addInput("x", f32({8, 100}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  AttrMap at;
+  at.set("rate", 0.5);
+  at.set("seed", int64_t{7});
+  g.setOutputs({g.build(OpKind::Dropout, {x, key}, at)});
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  EXPECT_NE(p.kernels[0].source.find("kiln_random(7ULL"), std::string::npos) << p.kernels[0].source;
+  EXPECT_NE(cuda::cudaPrelude().find("0x9e3779b97f4a7c15ULL"), std::string::npos);
+}
+
+} // namespace
+} // namespace kiln::test
