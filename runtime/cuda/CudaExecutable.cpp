@@ -82,6 +82,7 @@ public:
     if (compileOnly_ || !tryDriver())
       return;
     const DriverApi &d = driver();
+    d.cuCtxSetCurrent(currentDevice().context);
     if (exec_)
       d.cuGraphExecDestroy(exec_);
     if (cuGraph_)
@@ -124,6 +125,7 @@ public:
   }
 
   void run() override {
+    requireDevice();
     const Program &p = prog_.program;
     if (useGraph_) {
       if (!exec_) {
@@ -145,6 +147,7 @@ public:
   }
 
   HostTensor output(size_t i) const override {
+    requireDevice();
     const Program &p = prog_.program;
     KILN_USER_CHECK(i < p.outputs.size()) << "output " << i << " requested, the graph has " << p.outputs.size();
     HostTensor t(p.buffers[p.outputs[i]].type);
@@ -202,11 +205,16 @@ private:
   }
 
   int signatureBuffer(const std::string &name) const {
-    KILN_RUNTIME_CHECK(!compileOnly_) << "cuda backend: graph @" << graph_->name()
-                                      << " was compiled only (no device); it cannot run";
+    requireDevice();
     int b = prog_.program.findBuffer(name);
     KILN_USER_CHECK(b >= 0) << "graph @" << graph_->name() << " has no input, parameter or state '" << name << "'";
     return b;
+  }
+  /// Throws for a compile-only executable; makes the device's context current on this thread.
+  void requireDevice() const {
+    KILN_RUNTIME_CHECK(!compileOnly_) << "cuda backend: graph @" << graph_->name()
+                                      << " was compiled only (no device); it cannot run";
+    currentDevice();
   }
   CUdeviceptr deviceAt(int b) const { return arena_ + layout_.offset[b]; }
   void *hostAt(int b) const { return static_cast<std::byte *>(host_) + layout_.offset[b]; }
