@@ -31,7 +31,23 @@ Window2d geometryOf(Node &node, const Shape &x, const Shape &w) {
                         node.attrs().get("padding"));
 }
 
+/// A local i64 lookup table t[i] = f(i), i in [0, size), filled once per
+/// parallel iteration by the GEMM's setup; returns its reader. Packing reads
+/// the table instead of dividing the element index per element.
+std::function<Expr(const Expr &)> table(KernelBuilder &kb, GemmSpec &s, const std::string &name, int64_t size,
+                                        const std::function<Expr(const Expr &)> &f) {
+  int buf = kb.local(name, DType::I64, size);
+  Expr i = kb.newVar("q");
+  s.setup.push_back(forLoop(i, size, ForKind::Serial, store(buf, i, f(i))));
+  s.locals.push_back(buf);
+  return [buf](const Expr &at) { return load(buf, DType::I64, at); };
+}
+
+bool isPadded(const Window2d &g) { return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right; }
+
 /// conv2d as C[O, OH*OW] = W[O, CKK] x cols[CKK, OH*OW], batched over images.
+/// Column j = (oh, ow) comes from tables; row p = (c, kh, kw) is divided once
+/// per packed row (hoisted out of the column loop).
 GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &g) {
   const Shape &xs = x.shape(), &ws = w.shape();
   int64_t kk = ws[2] * ws[3];
@@ -41,18 +57,30 @@ GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &
   s.k = ws[1] * kk;
   s.batch = xs[0];
   s.dtype = y.dtype();
+  auto toh = table(kb, s, "oh", s.n, [&](const Expr &j) { return div(j, intImm(g.outW)); });
+  auto tow = table(kb, s, "ow", s.n, [&](const Expr &j) { return mod(j, intImm(g.outW)); });
   s.a = [&kb, w, kk, ws](const Expr &, const Expr &o, const Expr &p) {
     return kb.valueAt(w, {o, div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
   };
-  s.b = [&kb, x, kk, ws, g](const Expr &bi, const Expr &p, const Expr &j) {
-    Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
-    Expr oh = div(j, intImm(g.outW)), ow = mod(j, intImm(g.outW));
-    Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
-    Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
-    return paddedAt(kb, x, bi, c, ih, iw);
-  };
-  s.c = [&kb, y, g](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
-    return kb.storeResult(y, {bi, o, div(j, intImm(g.outW)), mod(j, intImm(g.outW))}, std::move(v));
+  if (!isPadded(g) && kb.pb.bufferOf(x) >= 0) {
+    // Valid padding: the address is a row part plus a column part.
+    auto off = table(kb, s, "off", s.n, [&](const Expr &j) {
+      return add(mul(div(j, intImm(g.outW)), intImm(g.strideH * xs[3])), mul(mod(j, intImm(g.outW)), intImm(g.strideW)));
+    });
+    s.b = [&kb, x, kk, ws, off](const Expr &bi, const Expr &p, const Expr &j) {
+      Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+      return kb.valueAt(x, {bi, c, kh, add(kw, off(j))});
+    };
+  } else {
+    s.b = [&kb, x, kk, ws, g, toh, tow](const Expr &bi, const Expr &p, const Expr &j) {
+      Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+      Expr ih = add(mul(toh(j), intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
+      Expr iw = add(mul(tow(j), intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
+      return paddedAt(kb, x, bi, c, ih, iw);
+    };
+  }
+  s.c = [&kb, y, toh, tow](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
+    return kb.storeResult(y, {bi, o, toh(j), tow(j)}, std::move(v));
   };
   return s;
 }
@@ -68,30 +96,35 @@ GemmSpec inputGradSpec(KernelBuilder &kb, Value dy, Value w, Value dx, const Win
   s.k = ws[0] * kk;
   s.batch = xs[0];
   s.dtype = dx.dtype();
+  auto tih = table(kb, s, "ih", s.n, [&](const Expr &q) { return div(q, intImm(xs[3])); });
+  auto tiw = table(kb, s, "iw", s.n, [&](const Expr &q) { return mod(q, intImm(xs[3])); });
   s.a = [&kb, w, kk, ws](const Expr &, const Expr &c, const Expr &p) {
     return kb.valueAt(w, {div(p, intImm(kk)), c, div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
   };
-  s.b = [&kb, dy, kk, ws, ys, xs, g](const Expr &bi, const Expr &p, const Expr &q) {
+  s.b = [&kb, dy, kk, ws, ys, g, tih, tiw](const Expr &bi, const Expr &p, const Expr &q) {
     Expr o = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
-    Expr th = sub(add(div(q, intImm(xs[3])), intImm(g.pad.top)), kh);
-    Expr tw = sub(add(mod(q, intImm(xs[3])), intImm(g.pad.left)), kw);
+    Expr th = add(tih(q), sub(intImm(g.pad.top), kh));
+    Expr tw = add(tiw(q), sub(intImm(g.pad.left), kw));
     auto ok = [](const Expr &tt, int64_t stride, int64_t extent) {
+      if (stride == 1)
+        return inRange(tt, extent);
       Expr r = binary(BinOp::Le, intImm(0), tt);
-      if (stride > 1)
-        r = binary(BinOp::And, r, binary(BinOp::Eq, mod(tt, intImm(stride)), intImm(0)));
+      r = binary(BinOp::And, r, binary(BinOp::Eq, mod(tt, intImm(stride)), intImm(0)));
       return binary(BinOp::And, r, binary(BinOp::Lt, tt, intImm(extent * stride)));
     };
     Expr valid = binary(BinOp::And, ok(th, g.strideH, ys[2]), ok(tw, g.strideW, ys[3]));
-    Expr oh = clampIndex(div(th, intImm(g.strideH)), ys[2]), ow = clampIndex(div(tw, intImm(g.strideW)), ys[3]);
-    return select(valid, kb.valueAt(dy, {bi, o, oh, ow}), constant(0, dy.dtype()));
+    Expr oh = g.strideH == 1 ? th : div(th, intImm(g.strideH)), ow = g.strideW == 1 ? tw : div(tw, intImm(g.strideW));
+    return select(valid, kb.valueAt(dy, {bi, o, clampIndex(oh, ys[2]), clampIndex(ow, ys[3])}), constant(0, dy.dtype()));
   };
-  s.c = [&kb, dx, xs](const Expr &bi, const Expr &c, const Expr &q, Expr v) {
-    return kb.storeResult(dx, {bi, c, div(q, intImm(xs[3])), mod(q, intImm(xs[3]))}, std::move(v));
+  s.c = [&kb, dx, tih, tiw](const Expr &bi, const Expr &c, const Expr &q, Expr v) {
+    return kb.storeResult(dx, {bi, c, tih(q), tiw(q)}, std::move(v));
   };
   return s;
 }
 
 /// conv2d_filter_grad: dw[O, C*KK] = dy[O, N*OH*OW] x cols[N*OH*OW, C*KK].
+/// Column q = (c, kh, kw) comes from tables; row p = (n, oh, ow) is divided
+/// once per packed row.
 GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Window2d &g) {
   const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
   int64_t kk = ws[2] * ws[3], hw = ys[2] * ys[3];
@@ -100,21 +133,35 @@ GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Wi
   s.n = ws[1] * kk;
   s.k = xs[0] * hw;
   s.dtype = dw.dtype();
+  auto tc = table(kb, s, "c", s.n, [&](const Expr &q) { return div(q, intImm(kk)); });
+  auto tkh = table(kb, s, "kh", s.n, [&](const Expr &q) { return div(mod(q, intImm(kk)), intImm(ws[3])); });
+  auto tkw = table(kb, s, "kw", s.n, [&](const Expr &q) { return mod(q, intImm(ws[3])); });
   s.a = [&kb, dy, hw, ys](const Expr &, const Expr &o, const Expr &p) {
     Expr r = mod(p, intImm(hw));
     return kb.valueAt(dy, {div(p, intImm(hw)), o, div(r, intImm(ys[3])), mod(r, intImm(ys[3]))});
   };
-  s.b = [&kb, x, hw, kk, ys, ws, g](const Expr &, const Expr &p, const Expr &q) {
-    Expr r = mod(p, intImm(hw));
-    Expr n = div(p, intImm(hw)), oh = div(r, intImm(ys[3])), ow = mod(r, intImm(ys[3]));
-    Expr c = div(q, intImm(kk)), kh = div(mod(q, intImm(kk)), intImm(ws[3])), kw = mod(q, intImm(ws[3]));
-    Expr ih = add(mul(oh, intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
-    Expr iw = add(mul(ow, intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
-    return paddedAt(kb, x, n, c, ih, iw);
-  };
-  s.c = [&kb, dw, kk, ws](const Expr &, const Expr &o, const Expr &q, Expr v) {
-    return kb.storeResult(dw, {o, div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))},
-                          std::move(v));
+  if (!isPadded(g) && kb.pb.bufferOf(x) >= 0) {
+    // Valid padding: the address is a row part plus a column part.
+    auto off = table(kb, s, "off", s.n, [&](const Expr &q) {
+      return add(add(mul(div(q, intImm(kk)), intImm(xs[2] * xs[3])), mul(div(mod(q, intImm(kk)), intImm(ws[3])), intImm(xs[3]))),
+                 mod(q, intImm(ws[3])));
+    });
+    s.b = [&kb, x, hw, ys, g, off](const Expr &, const Expr &p, const Expr &q) {
+      Expr r = mod(p, intImm(hw));
+      Expr n = div(p, intImm(hw)), oh = div(r, intImm(ys[3])), ow = mod(r, intImm(ys[3]));
+      return kb.valueAt(x, {n, intImm(0), mul(oh, intImm(g.strideH)), add(mul(ow, intImm(g.strideW)), off(q))});
+    };
+  } else {
+    s.b = [&kb, x, hw, ys, g, tc, tkh, tkw](const Expr &, const Expr &p, const Expr &q) {
+      Expr r = mod(p, intImm(hw));
+      Expr n = div(p, intImm(hw)), oh = div(r, intImm(ys[3])), ow = mod(r, intImm(ys[3]));
+      Expr ih = add(mul(oh, intImm(g.strideH)), sub(tkh(q), intImm(g.pad.top)));
+      Expr iw = add(mul(ow, intImm(g.strideW)), sub(tkw(q), intImm(g.pad.left)));
+      return paddedAt(kb, x, n, tc(q), ih, iw);
+    };
+  }
+  s.c = [&kb, dw, tc, tkh, tkw](const Expr &, const Expr &o, const Expr &q, Expr v) {
+    return kb.storeResult(dw, {o, tc(q), tkh(q), tkw(q)}, std::move(v));
   };
   return s;
 }

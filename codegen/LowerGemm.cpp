@@ -141,7 +141,12 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
     put = ifThen(inRangeC, put);
   Stmt out = forLoop(ii, mc, ForKind::Serial, forLoop(jj, nc, ForKind::Serial, put));
 
-  Stmt body = alloc(ap, alloc(bp, alloc(cb, alloc(acc, block({slices, out})))));
+  std::vector<Stmt> steps = s.setup;
+  steps.push_back(slices);
+  steps.push_back(out);
+  Stmt body = alloc(ap, alloc(bp, alloc(cb, alloc(acc, block(std::move(steps))))));
+  for (int l : s.locals)
+    body = alloc(l, body);
   Stmt par = forLoop(it, s.batch * mBlocks * nBlocks, ForKind::Serial, body);
   return kb.makeParallel(par, 2.0 * static_cast<double>(mc * nc * s.k));
 }

@@ -23,6 +23,11 @@ struct GemmSpec {
   std::function<Expr(const Expr &bi, const Expr &i, const Expr &p)> a;
   std::function<Expr(const Expr &bi, const Expr &p, const Expr &j)> b;
   std::function<Stmt(const Expr &bi, const Expr &i, const Expr &j, Expr value)> c;
+  /// Run at the start of every parallel iteration (fills the local lookup
+  /// tables the accessors read, so packing does no index division per element).
+  std::vector<Stmt> setup;
+  /// Local buffers that `setup` writes (allocated around the iteration).
+  std::vector<int> locals;
 };
 
 /// Builds the blocked GEMM kernel body for `spec` into kb (sets parallelism).
