@@ -379,17 +379,4 @@ bool fuseEachAnchor(Graph &g, PassContext &ctx, RegionMatcher match) {
   return changed;
 }
 
-// ---- The umbrella pass ----------------------------------------------------------
-
-// Order: the anchored patterns first (they claim their epilogues), then the
-// backward masks, the optimizer updates, and last the generic elementwise
-// fusion, which collects whatever elementwise chains remain.
-bool fusePass(Graph &g, PassContext &ctx) {
-  bool changed = false;
-  for (PassFn p : {&fuseConvPass, &fuseMatmulPass, &fuseSoftmaxPass, &fuseBackwardPass, &fuseOptimizerPass,
-                   &fuseElementwisePass})
-    changed |= p(g, ctx);
-  return changed;
-}
-
 } // namespace kiln

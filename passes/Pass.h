@@ -50,6 +50,15 @@ std::span<const PassInfo> allPasses();
 /// The pass called `name`, or null.
 const PassInfo *findPass(std::string_view name);
 
+/// A named group of passes (passes.def KILN_PIPELINE), expanded by PassManager::add.
+struct PipelineInfo {
+  std::string_view name;
+  std::string_view passes; ///< comma-separated pass names
+  std::string_view help;
+};
+/// All named pipelines, in passes.def order.
+std::span<const PipelineInfo> allPipelines();
+
 #define KILN_PASS(Name, Function, Help) bool Function(Graph &g, PassContext &ctx);
 #include "passes/passes.def"
 

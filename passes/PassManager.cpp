@@ -30,6 +30,8 @@ std::string knownPassList() {
       s += ", ";
     s += p.name;
   }
+  for (const PipelineInfo &p : allPipelines())
+    s += ", " + std::string(p.name);
   return s;
 }
 
@@ -89,7 +91,20 @@ const PassInfo *findPass(std::string_view name) {
   return nullptr;
 }
 
+std::span<const PipelineInfo> allPipelines() {
+  static const PipelineInfo pipelines[] = {
+#define KILN_PIPELINE(Name, Passes, Help) {Name, Passes, Help},
+#include "passes/passes.def"
+  };
+  return pipelines;
+}
+
 void PassManager::add(std::string_view name) {
+  for (const PipelineInfo &pl : allPipelines())
+    if (pl.name == name) {
+      addPipeline(pl.passes);
+      return;
+    }
   const PassInfo *p = findPass(name);
   KILN_USER_CHECK(p) << "unknown pass '" << name << "' (known passes: " << knownPassList() << ")";
   passes_.push_back(p);

@@ -45,6 +45,8 @@ std::string passListFooter() {
     width = std::max(width, p.name.size());
   for (const PassInfo &p : allPasses())
     os << "  " << p.name << std::string(width + 2 - p.name.size(), ' ') << p.help << "\n";
+  for (const PipelineInfo &p : allPipelines())
+    os << "  " << p.name << std::string(width + 2 - std::min(width + 1, p.name.size()), ' ') << p.help << "\n";
   os << "  default" << std::string(std::max<size_t>(width + 2, 9) - 7, ' ') << "the default pipeline: "
      << defaultPipeline("interp") << "\n";
   return os.str();
