@@ -12,6 +12,8 @@
 #include "ir/Error.h"
 #include "ir/ops/ConvUtil.h"
 
+#include <optional>
+
 namespace kiln::lower {
 
 using namespace kir;
@@ -118,6 +120,49 @@ GemmSpec inputGradSpec(KernelBuilder &kb, Value dy, Value w, Value dx, const Win
   };
   s.c = [&kb, dx, tih, tiw](const Expr &bi, const Expr &c, const Expr &q, Expr v) {
     return kb.storeResult(dx, {bi, c, tih(q), tiw(q)}, std::move(v));
+  };
+  return s;
+}
+
+/// conv2d_input_grad with stride 1 as a GEMM without im2col, then col2im:
+/// per image cols[C*KK, OH*OW] = W^T x dy (both operands read contiguously),
+/// kept in a local buffer (stored transposed as colsT[q][j] = cols[q, j]), then
+/// dx[c, ih, iw] = sum over kh, kw of cols[(c, kh, kw), (ih + pt - kh, iw + pl - kw)]
+/// where that lands inside. Null when it does not apply.
+std::optional<GemmSpec> inputGradCol2im(KernelBuilder &kb, Value dy, Value w, Value dx, const Window2d &g) {
+  const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
+  int64_t kk = ws[2] * ws[3], hw = ys[2] * ys[3];
+  DType t = dx.dtype();
+  if (g.strideH != 1 || g.strideW != 1 || kb.pb.bufferOf(dy) < 0 || kb.pb.bufferOf(w) < 0 || !isFloat(t) ||
+      hw * ws[1] * kk * static_cast<int64_t>(dtypeSize(t)) > (1 << 20))
+    return std::nullopt;
+  GemmSpec s;
+  s.m = hw;
+  s.n = ws[1] * kk;
+  s.k = ws[0];
+  s.batch = xs[0];
+  s.dtype = t;
+  int cols = kb.local("cols", t, s.m * s.n);
+  s.locals.push_back(cols);
+  // Linear addresses through the leading dims (both are plain buffers).
+  s.a = [&kb, dy](const Expr &bi, const Expr &j, const Expr &o) { return kb.valueAt(dy, {bi, o, intImm(0), j}); };
+  s.b = [&kb, w](const Expr &, const Expr &o, const Expr &q) { return kb.valueAt(w, {o, intImm(0), intImm(0), q}); };
+  int64_t m = s.m;
+  s.c = [cols, m](const Expr &, const Expr &j, const Expr &q, Expr v) { return store(cols, add(mul(q, intImm(m)), j), v); };
+  s.finish = [&kb, dx, xs, ws, ys, g, cols, m, t](const Expr &bi) {
+    Expr c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
+    Expr sum = constant(0, t);
+    for (int64_t kh = 0; kh < ws[2]; ++kh)
+      for (int64_t kw = 0; kw < ws[3]; ++kw) {
+        Expr oh = add(ih, intImm(g.pad.top - kh)), ow = add(iw, intImm(g.pad.left - kw));
+        Expr q = add(mul(c, intImm(ws[2] * ws[3])), intImm(kh * ws[3] + kw));
+        Expr at = add(mul(q, intImm(m)), add(mul(clampIndex(oh, ys[2]), intImm(ys[3])), clampIndex(ow, ys[3])));
+        Expr valid = binary(BinOp::And, inRange(oh, ys[2]), inRange(ow, ys[3]));
+        sum = add(sum, select(valid, load(cols, t, at), constant(0, t)));
+      }
+    Stmt put = kb.storeResult(dx, {bi, c, ih, iw}, sum);
+    return forLoop(c, xs[1], ForKind::Serial,
+                   forLoop(ih, xs[2], ForKind::Serial, forLoop(iw, xs[3], ForKind::Serial, put)));
   };
   return s;
 }
@@ -263,7 +308,10 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
   case OpKind::Conv2dInputGrad:
     if (blocked) {
       Window2d g = geometryOf(n, n.result().shape(), n.operand(1).shape());
-      kb.kernel.body = buildGemm(kb, inputGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
+      if (auto col2im = inputGradCol2im(kb, n.operand(0), n.operand(1), n.result(), g))
+        kb.kernel.body = buildGemm(kb, *col2im, pb.opt.vectorBytes);
+      else
+        kb.kernel.body = buildGemm(kb, inputGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
       if (kb.kernel.body)
         break;
     }

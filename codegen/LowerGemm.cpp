@@ -45,7 +45,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   // Few blocks (a filter gradient: one output, a long K): split the block so
   // that every thread gets work; columns first, since packing B (an implicit
   // im2col) costs more than packing A.
-  while (s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < 4) {
+  while (!s.finish && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < 4) {
     if (nc > nr)
       nc = roundUp(nc / 2, nr);
     else if (mc > mr)
@@ -60,7 +60,8 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
 
   Expr it = kb.newVar("t"), kbv = kb.newVar("kb"), ip = kb.newVar("ip"), jp = kb.newVar("jp");
   Expr kk = kb.newVar("k"), ii = kb.newVar("i"), jj = kb.newVar("j");
-  Expr bi = s.batch > 1 ? div(it, intImm(mBlocks * nBlocks)) : intImm(0);
+  Expr pv = s.finish ? kb.newVar("n") : nullptr;
+  Expr bi = s.finish ? pv : s.batch > 1 ? div(it, intImm(mBlocks * nBlocks)) : intImm(0);
   Expr mb = mod(div(it, intImm(nBlocks)), intImm(mBlocks)), nb = mod(it, intImm(nBlocks));
   Expr m0 = mul(mb, intImm(mc)), n0 = mul(nb, intImm(nc)), k0 = mul(kbv, intImm(kc));
   int ap = kb.local("apack", t, mcp * kc), bp = kb.local("bpack", t, kc * ncp);
@@ -142,11 +143,18 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   Stmt out = forLoop(ii, mc, ForKind::Serial, forLoop(jj, nc, ForKind::Serial, put));
 
   std::vector<Stmt> steps = s.setup;
-  steps.push_back(slices);
-  steps.push_back(out);
-  Stmt body = alloc(ap, alloc(bp, alloc(cb, alloc(acc, block(std::move(steps))))));
+  Stmt blockBody = alloc(ap, alloc(bp, alloc(cb, alloc(acc, block({slices, out})))));
+  if (s.finish) {
+    steps.push_back(forLoop(it, mBlocks * nBlocks, ForKind::Serial, blockBody));
+    steps.push_back(s.finish(bi));
+  } else {
+    steps.push_back(blockBody);
+  }
+  Stmt body = block(std::move(steps));
   for (int l : s.locals)
     body = alloc(l, body);
+  if (s.finish)
+    return kb.makeParallel(forLoop(pv, s.batch, ForKind::Serial, body), 2.0 * static_cast<double>(s.m * s.n * s.k));
   Stmt par = forLoop(it, s.batch * mBlocks * nBlocks, ForKind::Serial, body);
   return kb.makeParallel(par, 2.0 * static_cast<double>(mc * nc * s.k));
 }

@@ -28,6 +28,9 @@ struct GemmSpec {
   std::vector<Stmt> setup;
   /// Local buffers that `setup` writes (allocated around the iteration).
   std::vector<int> locals;
+  /// When set, one parallel iteration computes the whole product of one batch
+  /// index (its blocks in turn), then runs finish(bi) (e.g. a col2im).
+  std::function<Stmt(const Expr &bi)> finish;
 };
 
 /// Builds the blocked GEMM kernel body for `spec` into kb (sets parallelism).
