@@ -12,6 +12,7 @@
 #include "ir/Error.h"
 #include "ir/ops/ConvUtil.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace kiln::lower {
@@ -126,9 +127,9 @@ GemmSpec inputGradSpec(KernelBuilder &kb, Value dy, Value w, Value dx, const Win
 
 /// conv2d_input_grad with stride 1 as a GEMM without im2col, then col2im:
 /// per image cols[C*KK, OH*OW] = W^T x dy (both operands read contiguously),
-/// kept in a local buffer (stored transposed as colsT[q][j] = cols[q, j]), then
-/// dx[c, ih, iw] = sum over kh, kw of cols[(c, kh, kw), (ih + pt - kh, iw + pl - kw)]
-/// where that lands inside. Null when it does not apply.
+/// kept in a local buffer (row q = (c, kh, kw) at q * OH*OW), then col2im:
+/// dx[c, oh + kh - pt, ow + kw - pl] += cols[q, (oh, ow)] where that lands
+/// inside. Null when it does not apply.
 std::optional<GemmSpec> inputGradCol2im(KernelBuilder &kb, Value dy, Value w, Value dx, const Window2d &g) {
   const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
   int64_t kk = ws[2] * ws[3], hw = ys[2] * ys[3];
@@ -149,20 +150,35 @@ std::optional<GemmSpec> inputGradCol2im(KernelBuilder &kb, Value dy, Value w, Va
   s.b = [&kb, w](const Expr &, const Expr &o, const Expr &q) { return kb.valueAt(w, {o, intImm(0), intImm(0), q}); };
   int64_t m = s.m;
   s.c = [cols, m](const Expr &, const Expr &j, const Expr &q, Expr v) { return store(cols, add(mul(q, intImm(m)), j), v); };
-  s.finish = [&kb, dx, xs, ws, ys, g, cols, m, t](const Expr &bi) {
-    Expr c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
-    Expr sum = constant(0, t);
+  // col2im as a scatter: each tap (kh, kw) adds a contiguous block of cols
+  // rows into a local dx plane; the rows that land inside are constant bounds
+  // per tap, so there are no range checks and the inner loop vectorizes.
+  int plane = kb.local("plane", t, xs[1] * xs[2] * xs[3]);
+  s.locals.push_back(plane);
+  s.finish = [&kb, dx, xs, ws, ys, g, cols, plane, m, t](const Expr &bi) {
+    Expr c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow"), e = kb.newVar("e");
+    std::vector<Stmt> steps{forLoop(e, xs[1] * xs[2] * xs[3], ForKind::Serial, store(plane, e, constant(0, t)))};
     for (int64_t kh = 0; kh < ws[2]; ++kh)
       for (int64_t kw = 0; kw < ws[3]; ++kw) {
-        Expr oh = add(ih, intImm(g.pad.top - kh)), ow = add(iw, intImm(g.pad.left - kw));
+        int64_t dh = kh - g.pad.top, dw = kw - g.pad.left; // ih = oh + dh, iw = ow + dw
+        int64_t oh0 = std::max<int64_t>(0, -dh), oh1 = std::min<int64_t>(ys[2], xs[2] - dh);
+        int64_t ow0 = std::max<int64_t>(0, -dw), ow1 = std::min<int64_t>(ys[3], xs[3] - dw);
+        if (oh1 <= oh0 || ow1 <= ow0)
+          continue;
         Expr q = add(mul(c, intImm(ws[2] * ws[3])), intImm(kh * ws[3] + kw));
-        Expr at = add(mul(q, intImm(m)), add(mul(clampIndex(oh, ys[2]), intImm(ys[3])), clampIndex(ow, ys[3])));
-        Expr valid = binary(BinOp::And, inRange(oh, ys[2]), inRange(ow, ys[3]));
-        sum = add(sum, select(valid, load(cols, t, at), constant(0, t)));
+        Expr src = add(mul(q, intImm(m)), add(mul(oh, intImm(ys[3])), ow));
+        Expr dst = add(mul(c, intImm(xs[2] * xs[3])), add(mul(add(oh, intImm(dh)), intImm(xs[3])), add(ow, intImm(dw))));
+        Stmt upd = store(plane, dst, add(load(plane, t, dst), load(cols, t, src)));
+        steps.push_back(forLoop(c, xs[1], ForKind::Serial,
+                                forLoop(oh, intImm(oh0), intImm(oh1 - oh0), ForKind::Serial,
+                                        forLoop(ow, intImm(ow0), intImm(ow1 - ow0), ForKind::Serial, upd))));
       }
-    Stmt put = kb.storeResult(dx, {bi, c, ih, iw}, sum);
-    return forLoop(c, xs[1], ForKind::Serial,
-                   forLoop(ih, xs[2], ForKind::Serial, forLoop(iw, xs[3], ForKind::Serial, put)));
+    Expr ih = kb.newVar("ih"), iw = kb.newVar("iw");
+    Stmt put = kb.storeResult(dx, {bi, c, ih, iw},
+                              load(plane, t, add(mul(c, intImm(xs[2] * xs[3])), add(mul(ih, intImm(xs[3])), iw))));
+    steps.push_back(forLoop(c, xs[1], ForKind::Serial,
+                            forLoop(ih, xs[2], ForKind::Serial, forLoop(iw, xs[3], ForKind::Serial, put))));
+    return block(std::move(steps));
   };
   return s;
 }
