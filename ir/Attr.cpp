@@ -107,13 +107,13 @@ std::string attrString(const Attr &a) {
     std::string operator()(const std::vector<int64_t> &v) const {
       std::string s = "[";
       for (size_t i = 0; i < v.size(); ++i)
-        s += (i ? "," : "") + std::to_string(v[i]);
+        s.append(i ? "," : "").append(std::to_string(v[i]));
       return s + "]";
     }
     std::string operator()(const std::vector<double> &v) const {
       std::string s = "[";
       for (size_t i = 0; i < v.size(); ++i)
-        s += (i ? "," : "") + floatString(v[i]);
+        s.append(i ? "," : "").append(floatString(v[i]));
       return s + "]";
     }
   };

@@ -87,7 +87,7 @@ HostTensor decodeIdx(const ReadFn &read, std::optional<uint64_t> knownSize, std:
     const uint8_t *p = dimBytes.data() + 4 * i;
     uint64_t d = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
     shape.push_back(static_cast<int64_t>(d));
-    extents += (i ? "x" : "") + std::to_string(d);
+    extents.append(i ? "x" : "").append(std::to_string(d));
     if (payload <= kMaxPayload)
       payload *= d; // d < 2^32 and payload <= 2^40: no overflow
   }

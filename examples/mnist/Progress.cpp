@@ -35,7 +35,7 @@ std::string ProgressBar::line(int64_t done, double loss, double acc) const {
   } else {
     out += std::to_string(static_cast<int64_t>(secs + 0.5)) + "s";
     if (done > 0)
-      out += " " + std::to_string(static_cast<int64_t>(secs * 1000 / done + 0.5)) + "ms/step";
+      out.append(" ").append(std::to_string(static_cast<int64_t>(secs * 1000 / done + 0.5))).append("ms/step");
   }
   return out + " - loss: " + fixed(loss, 4) + " - acc: " + fixed(acc, 4);
 }

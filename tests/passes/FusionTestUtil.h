@@ -98,7 +98,7 @@ inline std::string bodyOps(const Node *region) {
   for (const Node *n : region->body()->nodes()) {
     if (n->kind() == OpKind::Constant)
       continue;
-    s += (s.empty() ? "" : ",") + std::string(n->mnemonic());
+    s.append(s.empty() ? "" : ",").append(n->mnemonic());
   }
   return s;
 }

@@ -59,7 +59,8 @@ private:
     return s;
   }
   Value newLeaf(Shape s) {
-    std::string name = std::string("p").append(std::to_string(leaves_++));
+    std::string name = "p";
+    name.append(std::to_string(leaves_++));
     TensorType t{DType::F32, std::move(s)};
     return chance(0.5) ? g_->addParam(name, t) : g_->addInput(name, t);
   }
