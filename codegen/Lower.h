@@ -70,6 +70,9 @@ struct LowerOptions {
   bool blockedKernels = true;
   /// Vector width in bytes the micro-kernels aim at (64 for AVX-512).
   int vectorBytes = 64;
+  /// Threads the kernels will run on (0: unknown). GEMMs with few blocks are
+  /// split into at least this many (4 when unknown), and no further.
+  int threads = 0;
 };
 
 /// Lowers `g` (verified, possibly holding `fused` regions) to kernels. Throws

@@ -40,16 +40,21 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   const int64_t lanes = std::max<int64_t>(1, vectorBytes / static_cast<int64_t>(dtypeSize(t)));
   const int64_t nr = 2 * lanes, mr = 8, nv = nr / lanes;
   const int64_t kc = s.k <= 384 ? s.k : 256;
-  int64_t mc = std::min<int64_t>(roundUp(s.m, mr), 64);
-  int64_t nc = std::min<int64_t>(roundUp(s.n, nr), 256);
+  // Blocks as large as caches allow (every block packs its own A and B, so a
+  // packed B element serves mc rows and a packed A element nc columns), of
+  // equal size (no thin remainder block).
+  auto balanced = [](int64_t extent, int64_t blocks, int64_t unit) { return roundUp(ceilDiv(extent, blocks), unit); };
+  int64_t mParts = ceilDiv(s.m, 128), nParts = ceilDiv(s.n, 512);
+  int64_t mc = balanced(s.m, mParts, mr), nc = balanced(s.n, nParts, nr);
   // Few blocks (a filter gradient: one output, a long K): split the block so
   // that every thread gets work; columns first, since packing B (an implicit
   // im2col) costs more than packing A.
-  while (!s.finish && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < 4) {
+  const int64_t minBlocks = kb.pb.opt.threads > 0 ? kb.pb.opt.threads : 4;
+  while (!s.finish && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < minBlocks) {
     if (nc > nr)
-      nc = roundUp(nc / 2, nr);
+      nc = balanced(s.n, ++nParts, nr);
     else if (mc > mr)
-      mc = roundUp(mc / 2, mr);
+      mc = balanced(s.m, ++mParts, mr);
     else
       break;
   }

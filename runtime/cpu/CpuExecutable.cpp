@@ -56,6 +56,7 @@ public:
     pool_ = std::make_unique<ThreadPool>(opt.threads);
     LowerOptions lo;
     lo.vectorBytes = llvmgen::hostTarget().vectorBytes;
+    lo.threads = pool_->size();
     prog_ = lowerGraph(*graph_, lo);
     jit_ = std::make_unique<Jit>();
     KernelCompileStats ks;
