@@ -155,8 +155,27 @@ private:
     emit(f.body);
     llvm::Value *next = b_.CreateAdd(iv, b_.getInt64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
     iv->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateBr(header);
+    llvm::BranchInst *back = b_.CreateBr(header);
+    if (hasInnerLoop(f.body)) {
+      // Only innermost loops are meant to vectorize: once LLVM fully unrolls
+      // a short inner loop (a pooling window, a 24-wide row), vectorizing the
+      // outer one turns every access into gathers and scatters.
+      llvm::MDNode *off = llvm::MDNode::get(
+          ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"), llvm::ConstantAsMetadata::get(b_.getFalse())});
+      llvm::MDNode *loop = llvm::MDNode::getDistinct(ctx_, {nullptr, off});
+      loop->replaceOperandWith(0, loop);
+      back->setMetadata(llvm::LLVMContext::MD_loop, loop);
+    }
     b_.SetInsertPoint(exit);
+  }
+
+  static bool hasInnerLoop(const Stmt &s) {
+    struct Finder : Visitor {
+      bool found = false;
+      void visitFor(const For &) override { found = true; }
+    } f;
+    f.visit(s);
+    return f.found;
   }
 
   void emitIf(const IfThen &s) {

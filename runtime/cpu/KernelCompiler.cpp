@@ -19,6 +19,10 @@ namespace kiln::cpu {
 
 namespace {
 
+/// Part of every cache key: bump it when the LLVM emitter or pipeline changes
+/// the code generated for the same kernel text, so stale objects are not reused.
+constexpr const char *kEmitterRevision = "2";
+
 struct Unit {
   const kir::Kernel *kernel = nullptr;
   std::string key, symbol;
@@ -53,7 +57,8 @@ std::vector<KernelFn> compileKernels(const Program &p, Jit &jit, const KernelCac
   for (size_t i = 0; i < p.kernels.size(); ++i) {
     kir::Kernel neutral = p.kernels[i];
     neutral.name = "kernel";
-    std::string key = hashHex(printKernel(neutral) + "\n" + target.cpu + "\n" + target.features + "\n" KILN_VERSION);
+    std::string key = hashHex(printKernel(neutral) + "\n" + target.cpu + "\n" + target.features + "\n" KILN_VERSION +
+                              "\n" + kEmitterRevision);
     auto [it, fresh] = byKey.emplace(key, units.size());
     if (fresh) {
       Unit u;
