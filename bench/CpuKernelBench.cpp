@@ -5,7 +5,8 @@
 // timed. GFLOP/s counts 2 flops per multiply-add:
 //   matmul M x K x N: 2*M*N*K;  conv: 2 * N*O*OH*OW * C*KH*KW (all three ops).
 // Peak for reference: AVX-512 FMA, 2 cores: ~616 GFLOP/s f32 (50% = ~308).
-// Threads: the benchmark argument (0 = one per core, 1 = single thread).
+// Threads: the benchmark argument (0 = one per core, 1 = single thread). On a
+// shared host compare single-thread cases by MFLOP / the CPU column.
 #include "ir/HostTensor.h"
 #include "ir/Interpreter.h"
 #include "runtime/Executable.h"
@@ -49,6 +50,7 @@ void runCase(benchmark::State &state, Graph &g, double flops) {
   for (auto _ : state)
     exe->run();
   state.counters["GFLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MFLOP"] = flops / 1e6; // with one thread, MFLOP / CPU time is the rate under load
 }
 
 AttrMap convAttrs(std::vector<int64_t> shape, const char *shapeAttr) {
@@ -73,6 +75,7 @@ BENCHMARK(BM_Gemm)
     ->Args({0, 128, 1600, 512})
     ->Args({0, 512, 512, 512})
     ->Args({1, 512, 512, 512})
+    ->Args({1, 128, 1600, 512})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
@@ -109,6 +112,11 @@ BENCHMARK(BM_Conv)
     ->Args({0, 1, 0})
     ->Args({0, 1, 1})
     ->Args({0, 1, 2})
+    ->Args({1, 0, 0})
+    ->Args({1, 0, 2})
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->Args({1, 1, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
