@@ -64,6 +64,32 @@ void poolForward(KernelBuilder &kb, Node &node, bool isMax) {
   kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.outH * g.outW * g.kernelH * g.kernelW));
 }
 
+/// Max pooling without padding: per output row, the window's input rows are
+/// folded into one row with contiguous (vectorizable) loads, then each output
+/// takes the max over its kernelW columns of that row. (Windows read in
+/// another order than poolForward; max is order-independent, NaN included.)
+void maxPoolRows(KernelBuilder &kb, Node &node) {
+  Value x = node.operand(0), y = node.result();
+  const Shape &xs = x.shape();
+  Window2d g = poolGeometry(node, xs);
+  DType t = y.dtype();
+  Expr n = kb.newVar("n"), c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr kh = kb.newVar("kh"), iw = kb.newVar("iw");
+  int64_t w = (g.outW - 1) * g.strideW + g.kernelW; // input columns any window reads
+  int row = kb.local("row", t, w);
+  Expr xv = kb.valueAt(x, {n, c, add(mul(oh, intImm(g.strideH)), kh), iw});
+  Stmt init = forLoop(iw, w, ForKind::Serial, store(row, iw, floatImm(-INFINITY, t)));
+  Stmt fold = forLoop(kh, g.kernelH, ForKind::Serial,
+                      forLoop(iw, w, ForKind::Serial, store(row, iw, max(xv, load(row, t, iw)))));
+  Expr best = floatImm(-INFINITY, t);
+  for (int64_t kw = 0; kw < g.kernelW; ++kw)
+    best = max(load(row, t, add(mul(ow, intImm(g.strideW)), intImm(kw))), best);
+  Stmt fin = forLoop(ow, g.outW, ForKind::Serial, kb.storeResult(y, {n, c, oh, ow}, best));
+  Stmt s = forLoop(oh, g.outH, ForKind::Serial, alloc(row, block({init, fold, fin})));
+  s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, s));
+  kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.outH * g.outW * g.kernelH * g.kernelW));
+}
+
 /// Gradients: scatter into a local plane per (n, c), then store it.
 void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
   Value dy = node.operand(0), dx = node.result();
@@ -117,7 +143,12 @@ void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
 void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name) {
   KernelBuilder kb(pb, name);
   switch (n.kind()) {
-  case OpKind::MaxPool2d: poolForward(kb, n, true); break;
+  case OpKind::MaxPool2d:
+    if (hasPadding(poolGeometry(n, n.operand(0).shape())))
+      poolForward(kb, n, true);
+    else
+      maxPoolRows(kb, n);
+    break;
   case OpKind::AvgPool2d: poolForward(kb, n, false); break;
   case OpKind::MaxPool2dGrad: poolBackward(kb, n, true); break;
   case OpKind::AvgPool2dGrad: poolBackward(kb, n, false); break;
