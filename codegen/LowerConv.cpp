@@ -11,6 +11,7 @@
 
 #include "ir/Error.h"
 #include "ir/ops/ConvUtil.h"
+#include "ir/ops/OpUtil.h"
 
 #include <algorithm>
 #include <optional>
@@ -48,6 +49,47 @@ std::function<Expr(const Expr &)> table(KernelBuilder &kb, GemmSpec &s, const st
 
 bool isPadded(const Window2d &g) { return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right; }
 
+/// True when y's stores (through its fused epilogue, if any) may address
+/// element (n, c, oh, ow) as (n, c, 0, oh*OW + ow): the same linear address,
+/// contiguous along the GEMM's columns. Holds when the epilogue is elementwise
+/// on y's shape and its other operands are y-shaped or constant along H and W.
+bool flatSpatialStoreOk(KernelBuilder &kb, Value y) {
+  auto e = kb.pb.epilogues.find(y);
+  if (e == kb.pb.epilogues.end())
+    return true;
+  const Shape &rs = y.shape();
+  Value self = kb.pb.resolve(y);
+  std::vector<Value> todo{e->second.output};
+  for (size_t steps = 0; !todo.empty(); ++steps) {
+    Value v = kb.pb.resolve(todo.back());
+    todo.pop_back();
+    Node &n = *v.node;
+    if (v == self || n.kind() == OpKind::Constant)
+      continue;
+    if (steps > 64 || n.info().opClass != OpClass::Elementwise || v.shape() != rs)
+      return false;
+    std::vector<int64_t> bdims;
+    if (n.attrs().has("broadcast"))
+      bdims = n.attrs().getInts("broadcast");
+    for (size_t i = 0; i < n.numOperands(); ++i) {
+      Value o = kb.pb.resolve(n.operand(i));
+      const Shape &os = o.shape();
+      if (o == self)
+        continue;
+      if (os == rs) {
+        if (kb.pb.bufferOf(o) < 0)
+          todo.push_back(o);
+        continue;
+      }
+      auto map = broadcastDimMap(os, rs, operandBroadcastDims(os, rs, bdims), n.mnemonic());
+      for (size_t k = 0; k < os.size(); ++k)
+        if (os[k] != 1 && (map[k] == 2 || map[k] == 3))
+          return false;
+    }
+  }
+  return true;
+}
+
 /// conv2d as C[O, OH*OW] = W[O, CKK] x cols[CKK, OH*OW], batched over images.
 /// Column j = (oh, ow) comes from tables; row p = (c, kh, kw) is divided once
 /// per packed row (hoisted out of the column loop).
@@ -82,9 +124,14 @@ GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &
       return paddedAt(kb, x, bi, c, ih, iw);
     };
   }
-  s.c = [&kb, y, toh, tow](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
-    return kb.storeResult(y, {bi, o, toh(j), tow(j)}, std::move(v));
-  };
+  if (flatSpatialStoreOk(kb, y))
+    s.c = [&kb, y](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
+      return kb.storeResult(y, {bi, o, intImm(0), j}, std::move(v));
+    };
+  else
+    s.c = [&kb, y, toh, tow](const Expr &bi, const Expr &o, const Expr &j, Expr v) {
+      return kb.storeResult(y, {bi, o, toh(j), tow(j)}, std::move(v));
+    };
   return s;
 }
 
