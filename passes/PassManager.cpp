@@ -126,6 +126,9 @@ bool PassManager::run(Graph &g, PassContext &ctx) {
   std::ostream &os = instr_.out ? *instr_.out : std::cerr;
   std::vector<std::pair<std::string, double>> times;
   bool anyChanged = false;
+  // --print-after-all starts with the input, so the dumps show every step from the start.
+  if (instr_.printAfterAll && !passes_.empty() && instr_.stopAfter != 0)
+    dump(os, "Before", passes_.front()->name, g);
   for (size_t i = 0; i < passes_.size(); ++i) {
     if (instr_.stopAfter >= 0 && static_cast<int64_t>(i) >= instr_.stopAfter)
       break;
