@@ -20,8 +20,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${KILN_ASAN_BUILD_DIR:-$root/build-asan}
 # -g1 (line tables) is all the sanitizers need for stack traces and keeps the
 # build faster and smaller than full debug information.
+# Debian's gcc drops --as-needed when a sanitizer is on, which would make every
+# binary need the CUDA driver (libcuda.so.1, linked through NVRTC's stub) to start.
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" "$@" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_EXE_LINKER_FLAGS="-Wl,--as-needed" "$@" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 
 export ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1${KILN_ASAN_EXTRA:+:$KILN_ASAN_EXTRA}
