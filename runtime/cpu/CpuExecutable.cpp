@@ -11,7 +11,7 @@
 #include "runtime/Backends.h"
 #include "runtime/KernelCache.h"
 #include "runtime/ThreadPool.h"
-#include "runtime/cpu/ArenaPlan.h"
+#include "runtime/ArenaPlan.h"
 #include "runtime/cpu/Jit.h"
 #include "runtime/cpu/KernelCompiler.h"
 
@@ -62,8 +62,8 @@ public:
     KernelCompileStats ks;
     std::vector<KernelFn> fns =
         compileKernels(prog_, *jit_, KernelCache::fromEnvironment(), opt.dumpDir, pool_->size(), ks);
-    ArenaPlan plan = planArena(prog_);
-    arena_ = static_cast<std::byte *>(std::aligned_alloc(ArenaPlan::kAlignment, plan.bytes));
+    ArenaPlan plan = planArena(prog_, /*alignment=*/64);
+    arena_ = static_cast<std::byte *>(std::aligned_alloc(plan.alignment, plan.bytes));
     KILN_RUNTIME_CHECK(arena_) << "cpu backend: cannot allocate an arena of " << plan.bytes << " bytes";
     std::memset(arena_, 0, plan.bytes);
     for (size_t b = 0; b < prog_.buffers.size(); ++b)

@@ -14,7 +14,7 @@
 #include "runtime/Backends.h"
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDriver.h"
-#include "runtime/cuda/DeviceArena.h"
+#include "runtime/ArenaPlan.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -64,7 +64,7 @@ public:
     bool fromCache = false;
     std::vector<char> cubin = compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
-    layout_ = layoutArena(p);
+    layout_ = planArena(p, /*alignment=*/256);
     if (!compileOnly_)
       load(cubin);
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -221,7 +221,7 @@ private:
 
   std::unique_ptr<Graph> graph_;
   CudaProgram prog_;
-  ArenaLayout layout_;
+  ArenaPlan layout_;
   bool compileOnly_ = false, useGraph_ = false;
   std::string deviceName_;
   CUmodule module_ = nullptr;

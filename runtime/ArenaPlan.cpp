@@ -1,19 +1,21 @@
-// runtime/cpu/ArenaPlan.cpp - greedy interval placement of program buffers.
-#include "runtime/cpu/ArenaPlan.h"
+// runtime/ArenaPlan.cpp - greedy interval placement of program buffers.
+#include "runtime/ArenaPlan.h"
 
 #include <algorithm>
 #include <limits>
 
-namespace kiln::cpu {
+namespace kiln {
 
 namespace {
-size_t aligned(size_t n) { return (n + ArenaPlan::kAlignment - 1) / ArenaPlan::kAlignment * ArenaPlan::kAlignment; }
+size_t alignUp(size_t n, size_t alignment) { return (std::max<size_t>(n, 1) + alignment - 1) / alignment * alignment; }
 } // namespace
 
-ArenaPlan planArena(const Program &p) {
+ArenaPlan planArena(const Program &p, size_t alignment) {
+  auto aligned = [alignment](size_t n) { return alignUp(n, alignment); };
   size_t nb = p.buffers.size();
-  ArenaPlan plan;
-  plan.offset.assign(nb, 0);
+  ArenaPlan a;
+  a.alignment = alignment;
+  a.offset.assign(nb, 0);
   const int64_t kEnd = std::numeric_limits<int64_t>::max();
   std::vector<int64_t> first(nb, kEnd), last(nb, -1);
   auto touch = [&](int b, int64_t at) {
@@ -38,15 +40,14 @@ ArenaPlan planArena(const Program &p) {
     if (buf.aliasOf >= 0)
       continue;
     if (buf.role != BufferRole::Temp) {
-      plan.offset[b] = top;
+      a.offset[b] = top;
       top += aligned(buf.type.byteSize());
-    } else {
+    } else if (last[b] >= 0) {
       temps.push_back(static_cast<int>(b));
     }
   }
-  std::stable_sort(temps.begin(), temps.end(), [&](int a, int b) {
-    return p.buffers[a].type.byteSize() > p.buffers[b].type.byteSize();
-  });
+  std::stable_sort(temps.begin(), temps.end(),
+                   [&](int x, int y) { return p.buffers[x].type.byteSize() > p.buffers[y].type.byteSize(); });
   struct Placed {
     size_t offset, size;
     int64_t first, last;
@@ -54,7 +55,7 @@ ArenaPlan planArena(const Program &p) {
   std::vector<Placed> placed;
   size_t end = top;
   for (int b : temps) {
-    size_t size = aligned(std::max<size_t>(p.buffers[b].type.byteSize(), 1));
+    size_t size = aligned(p.buffers[b].type.byteSize());
     std::vector<std::pair<size_t, size_t>> busy;
     for (const Placed &q : placed)
       if (q.first <= last[b] && first[b] <= q.last)
@@ -66,15 +67,15 @@ ArenaPlan planArena(const Program &p) {
         break;
       at = std::max(at, hi);
     }
-    plan.offset[b] = at;
+    a.offset[b] = at;
     placed.push_back({at, size, first[b], last[b]});
     end = std::max(end, at + size);
   }
   for (size_t b = 0; b < nb; ++b)
     if (p.buffers[b].aliasOf >= 0)
-      plan.offset[b] = plan.offset[p.storageOf(static_cast<int>(b))];
-  plan.bytes = std::max<size_t>(end, ArenaPlan::kAlignment);
-  return plan;
+      a.offset[b] = a.offset[p.storageOf(static_cast<int>(b))];
+  a.bytes = std::max(end, alignment);
+  return a;
 }
 
-} // namespace kiln::cpu
+} // namespace kiln
