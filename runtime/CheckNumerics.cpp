@@ -54,8 +54,8 @@ public:
           break;
         HostTensor t = inner_->get(n->name());
         if (int64_t bad = firstNonFinite(t); bad >= 0)
-          finding = std::string(n->kind() == OpKind::Parameter ? "parameter" : "state") + " %" + n->name() +
-                    " holds " + nonFiniteText(t.at(bad)) + " at element " + std::to_string(bad) + " after the step";
+          finding = std::string(n->kind() == OpKind::Parameter ? "parameter" : "state") + " %" + n->name() + " holds " +
+                    nonFiniteText(t.at(bad)) + " at element " + std::to_string(bad) + " after the step";
       }
     if (!finding.empty())
       explain(before, finding);

@@ -131,8 +131,8 @@ void expectAgree(uint32_t seed, const std::string &what, const Graph &g, const T
     if (m.empty())
       continue;
     std::string dir = writeReproducer(seed, what, g, env, ref64, got, backend);
-    ADD_FAILURE() << what << " disagrees on output " << names(g.outputs()[i]) << ": " << m
-                  << "\nrandom graph seed " << seed << ", reproducer in " << dir << "\n"
+    ADD_FAILURE() << what << " disagrees on output " << names(g.outputs()[i]) << ": " << m << "\nrandom graph seed "
+                  << seed << ", reproducer in " << dir << "\n"
                   << toText(g);
     return;
   }
