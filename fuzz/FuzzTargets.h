@@ -108,6 +108,10 @@ inline std::string checkIdx(std::string_view input) {
           return "cannot write the scratch file " + scratch;
         std::fclose(f);
       }
+      struct Remove { // the scratch file goes away however readIdx ends
+        const std::string &path;
+        ~Remove() { std::remove(path.c_str()); }
+      } remove{scratch};
       t = readIdx(scratch, magic);
     }
   } catch (const RuntimeError &) {
