@@ -42,10 +42,18 @@ fs::path freshDir(const std::string &name) {
   return p;
 }
 
-TEST(MnistTrain, LinearLearnsOnInterpreter) {
-  const MnistData *data = realData();
-  if (!data)
-    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+/// Real-data tests: skipped, with the reason, when MNIST_DIR is not set.
+class MnistTrain : public ::testing::Test {
+protected:
+  void SetUp() override {
+    data = realData();
+    if (!data)
+      GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+  }
+  const MnistData *data = nullptr;
+};
+
+TEST_F(MnistTrain, LinearLearnsOnInterpreter) {
   TrainOptions o;
   o.model = "linear";
   o.device = "interp";
@@ -61,10 +69,7 @@ TEST(MnistTrain, LinearLearnsOnInterpreter) {
   EXPECT_NE(log.str().find("47/47 ["), std::string::npos) << log.str(); // ceil(6000/128) steps
 }
 
-TEST(MnistTrain, ResumeEqualsUninterrupted) {
-  const MnistData *data = realData();
-  if (!data)
-    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+TEST_F(MnistTrain, ResumeEqualsUninterrupted) {
   TrainOptions o;
   o.model = "mlp";
   o.device = fastBackend();
@@ -99,10 +104,7 @@ TEST(MnistTrain, ResumeEqualsUninterrupted) {
   fs::remove_all(half);
 }
 
-TEST(MnistTrain, WritesEveryOutputFile) {
-  const MnistData *data = realData();
-  if (!data)
-    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+TEST_F(MnistTrain, WritesEveryOutputFile) {
   TrainOptions o;
   o.model = "linear";
   o.device = fastBackend();
@@ -134,10 +136,7 @@ TEST(MnistTrain, WritesEveryOutputFile) {
   fs::remove_all(dir);
 }
 
-TEST(MnistTrain, ResumeRejectsOtherModel) {
-  const MnistData *data = realData();
-  if (!data)
-    GTEST_SKIP() << "MNIST_DIR is not set; real-data training tests need the four MNIST files";
+TEST_F(MnistTrain, ResumeRejectsOtherModel) {
   TrainOptions o;
   o.model = "linear";
   o.device = "interp";
