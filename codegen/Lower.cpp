@@ -88,58 +88,6 @@ void lowerHeavy(ProgramBuilder &pb, Node &n, const std::string &name) {
   }
 }
 
-/// The elementwise nodes of `body` reached from v through elementwise nodes only.
-std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
-  std::set<Node *> out;
-  for (Node *n : body.nodes()) {
-    if (n->info().opClass != OpClass::Elementwise)
-      continue;
-    for (Value o : n->operands())
-      if (o == v || out.count(o.node)) {
-        out.insert(n);
-        break;
-      }
-  }
-  return out;
-}
-
-/// When heavy node h feeds only a same-shape elementwise chain whose one exit
-/// (a value used outside the chain) has a buffer, returns that exit: h then
-/// stores through the chain (an epilogue) and needs no buffer of its own.
-Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
-  if (h.numResults() != 1)
-    return {};
-  Value hv = h.result(0);
-  for (Value o : body.outputs())
-    if (o == hv)
-      return {};
-  for (Node *u : body.users(hv))
-    if (u->info().opClass != OpClass::Elementwise)
-      return {};
-  chain = elementwiseDependents(body, hv);
-  if (chain.empty())
-    return {};
-  Value exit;
-  for (Node *d : chain) {
-    if (d->resultType().shape != hv.shape())
-      return {};
-    for (Value o : d->operands())
-      if ((o == hv || chain.count(o.node)) && o.shape() != hv.shape())
-        return {};
-    bool leaves = false;
-    for (Value o : body.outputs())
-      leaves |= o.node == d;
-    for (Node *u : body.users(d->result()))
-      leaves |= !chain.count(u);
-    if (!leaves)
-      continue;
-    if (exit)
-      return {};
-    exit = d->result();
-  }
-  return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
-}
-
 void lowerRegion(ProgramBuilder &pb, Node &region) {
   Graph &body = *region.body();
   std::string rname = region.attrs().has("name") ? region.attrs().getString("name") : "fused";
@@ -219,6 +167,59 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
 }
 
 } // namespace
+
+/// The elementwise nodes of `body` reached from v through elementwise nodes only.
+std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
+  std::set<Node *> out;
+  for (Node *n : body.nodes()) {
+    if (n->info().opClass != OpClass::Elementwise)
+      continue;
+    for (Value o : n->operands())
+      if (o == v || out.count(o.node)) {
+        out.insert(n);
+        break;
+      }
+  }
+  return out;
+}
+
+/// When heavy node h feeds only a same-shape elementwise chain whose one exit
+/// (a value used outside the chain) has a buffer, returns that exit: h then
+/// stores through the chain (an epilogue) and needs no buffer of its own.
+Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
+  if (h.numResults() != 1)
+    return {};
+  Value hv = h.result(0);
+  for (Value o : body.outputs())
+    if (o == hv)
+      return {};
+  for (Node *u : body.users(hv))
+    if (u->info().opClass != OpClass::Elementwise)
+      return {};
+  chain = elementwiseDependents(body, hv);
+  if (chain.empty())
+    return {};
+  Value exit;
+  for (Node *d : chain) {
+    if (d->resultType().shape != hv.shape())
+      return {};
+    for (Value o : d->operands())
+      if ((o == hv || chain.count(o.node)) && o.shape() != hv.shape())
+        return {};
+    bool leaves = false;
+    for (Value o : body.outputs())
+      leaves |= o.node == d;
+    for (Node *u : body.users(d->result()))
+      leaves |= !chain.count(u);
+    if (!leaves)
+      continue;
+    if (exit)
+      return {};
+    exit = d->result();
+  }
+  return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
+}
+
 } // namespace lower
 
 Program lowerGraph(const Graph &g, const LowerOptions &opt) {

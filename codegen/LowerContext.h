@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -141,6 +142,14 @@ void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name);
 
 /// True when lowerElementwise can compute v inline (elementwise, layout, constant).
 bool isInlineKind(const Node &n);
+
+// ---- Region helpers shared by the CPU and CUDA lowerings (Lower.cpp) ---------
+/// The elementwise nodes of `body` reached from v through elementwise nodes only.
+std::set<Node *> elementwiseDependents(const Graph &body, Value v);
+/// When heavy node h feeds only a same-shape elementwise chain whose one exit
+/// (a value used outside the chain) has a buffer, returns that exit (h then
+/// stores through the chain as an epilogue) and the chain in `chain`; else null.
+Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain);
 
 } // namespace kiln::lower
 

@@ -95,56 +95,8 @@ void lowerHeavy(CudaBuilder &cb, Node &n, const std::string &name) {
   cb.renderPending();
 }
 
-/// The elementwise nodes of `body` reached from v through elementwise nodes only.
-std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
-  std::set<Node *> out;
-  for (Node *n : body.nodes()) {
-    if (n->info().opClass != OpClass::Elementwise)
-      continue;
-    for (Value o : n->operands())
-      if (o == v || out.count(o.node)) {
-        out.insert(n);
-        break;
-      }
-  }
-  return out;
-}
-
-/// The buffered exit of a same-shape elementwise chain that is the only user
-/// of heavy node h's result (h then stores through the chain), or null.
-Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
-  if (h.numResults() != 1)
-    return {};
-  Value hv = h.result(0);
-  for (Value o : body.outputs())
-    if (o == hv)
-      return {};
-  for (Node *u : body.users(hv))
-    if (u->info().opClass != OpClass::Elementwise)
-      return {};
-  chain = elementwiseDependents(body, hv);
-  if (chain.empty())
-    return {};
-  Value exit;
-  for (Node *d : chain) {
-    if (d->resultType().shape != hv.shape())
-      return {};
-    for (Value o : d->operands())
-      if ((o == hv || chain.count(o.node)) && o.shape() != hv.shape())
-        return {};
-    bool leaves = false;
-    for (Value o : body.outputs())
-      leaves |= o.node == d;
-    for (Node *u : body.users(d->result()))
-      leaves |= !chain.count(u);
-    if (!leaves)
-      continue;
-    if (exit)
-      return {};
-    exit = d->result();
-  }
-  return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
-}
+using lower::elementwiseDependents;
+using lower::epilogueOutput;
 
 void lowerRegion(CudaBuilder &cb, Node &region) {
   ProgramBuilder &pb = cb.pb;
