@@ -274,6 +274,14 @@ GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Wi
   return s;
 }
 
+/// dw(o, q) = v for column q = (c, kh, kw), without lookup tables.
+Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, Expr v) {
+  const Shape &ws = dw.shape();
+  int64_t kk = ws[2] * ws[3];
+  return kb.storeResult(dw, {o, div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))},
+                        std::move(v));
+}
+
 void conv2dLoops(KernelBuilder &kb, Node &node) {
   Value x = node.operand(0), w = node.operand(1), y = node.result();
   const Shape &xs = x.shape(), &ws = w.shape();
@@ -382,7 +390,13 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
     break;
   case OpKind::Conv2dFilterGrad:
     if (blocked) {
-      Window2d g = geometryOf(n, n.operand(0).shape(), n.result().shape());
+      Value x = n.operand(0), dy = n.operand(1), dw = n.result();
+      Window2d g = geometryOf(n, x.shape(), dw.shape());
+      // A small dw with a long K (N*OH*OW) has too few blocks for the threads.
+      if (lowerSplitK(
+              pb, name, [&](KernelBuilder &k) { return filterGradSpec(k, x, dy, dw, g); },
+              [&](KernelBuilder &k, const Expr &o, const Expr &q, Expr v) { return filterGradStore(k, dw, o, q, v); }))
+        return;
       kb.kernel.body = buildGemm(kb, filterGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
       if (kb.kernel.body)
         break;

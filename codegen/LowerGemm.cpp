@@ -39,7 +39,10 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
     return nullptr;
   const int64_t lanes = std::max<int64_t>(1, vectorBytes / static_cast<int64_t>(dtypeSize(t)));
   const int64_t nr = 2 * lanes, mr = 8, nv = nr / lanes;
-  const int64_t kc = s.k <= 384 ? s.k : 256;
+  const int64_t parts = std::max<int64_t>(1, s.kParts);
+  KILN_INTERNAL_CHECK(parts == 1 || (s.batch == 1 && !s.finish)) << "gemm: a K split needs batch 1 and no finish";
+  const int64_t kLen = ceilDiv(s.k, parts); // K of one part
+  const int64_t kc = kLen <= 384 ? kLen : 256;
   // Blocks as large as caches allow (every block packs its own A and B, so a
   // packed B element serves mc rows and a packed A element nc columns), of
   // equal size (no thin remainder block).
@@ -50,7 +53,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   // that every thread gets work; columns first, since packing B (an implicit
   // im2col) costs more than packing A.
   const int64_t minBlocks = kb.pb.opt.threads > 0 ? kb.pb.opt.threads : 4;
-  while (!s.finish && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < minBlocks) {
+  while (!s.finish && parts == 1 && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < minBlocks) {
     if (nc > nr)
       nc = balanced(s.n, ++nParts, nr);
     else if (mc > mr)
@@ -58,27 +61,34 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
     else
       break;
   }
-  const int64_t mBlocks = ceilDiv(s.m, mc), nBlocks = ceilDiv(s.n, nc), kBlocks = ceilDiv(s.k, kc);
+  const int64_t mBlocks = ceilDiv(s.m, mc), nBlocks = ceilDiv(s.n, nc), kBlocks = ceilDiv(kLen, kc);
   const int64_t mcp = roundUp(mc, mr), ncp = roundUp(nc, nr);
   const bool guardM = s.m % mc != 0 || mc % mr != 0, guardN = s.n % nc != 0 || nc % nr != 0;
-  const bool guardK = s.k % kc != 0;
 
   Expr it = kb.newVar("t"), kbv = kb.newVar("kb"), ip = kb.newVar("ip"), jp = kb.newVar("jp");
   Expr kk = kb.newVar("k"), ii = kb.newVar("i"), jj = kb.newVar("j");
   Expr pv = s.finish ? kb.newVar("n") : nullptr;
   Expr bi = s.finish ? pv : s.batch > 1 ? div(it, intImm(mBlocks * nBlocks)) : intImm(0);
+  Expr part = parts > 1 ? div(it, intImm(mBlocks * nBlocks)) : nullptr;
   Expr mb = mod(div(it, intImm(nBlocks)), intImm(mBlocks)), nb = mod(it, intImm(nBlocks));
-  Expr m0 = mul(mb, intImm(mc)), n0 = mul(nb, intImm(nc)), k0 = mul(kbv, intImm(kc));
+  Expr m0 = mul(mb, intImm(mc)), n0 = mul(nb, intImm(nc));
+  // Row of K: slice kbv of the part, offset by the part's start.
+  Expr inPart = add(mul(kbv, intImm(kc)), kk);
+  Expr row = part ? add(mul(part, intImm(kLen)), inPart) : inPart;
+  Expr kValid = nullptr; // rows past the part's end or past K read as 0
+  auto both = [](Expr a, Expr b) { return a ? (b ? binary(BinOp::And, a, b) : a) : b; };
+  if (kLen % kc != 0)
+    kValid = binary(BinOp::Lt, inPart, intImm(kLen));
+  if (parts * kLen != s.k)
+    kValid = both(kValid, binary(BinOp::Lt, row, intImm(s.k)));
+  const bool guardK = kValid != nullptr;
   int ap = kb.local("apack", t, mcp * kc), bp = kb.local("bpack", t, kc * ncp);
   int cb = kb.local("cblock", t, mcp * ncp), acc = kb.local("acc", t, mr * nr);
   Expr zero = constant(0, t);
 
   // Pack B[k0:k0+kc, n0:n0+ncp] into panels of NR columns: bpack[(jp*kc + k)*nr + j].
-  Expr row = add(k0, kk), col = add(n0, add(mul(jp, intImm(nr)), jj));
-  Expr valid = nullptr;
-  auto both = [](Expr a, Expr b) { return a ? (b ? binary(BinOp::And, a, b) : a) : b; };
-  if (guardK)
-    valid = binary(BinOp::Lt, row, intImm(s.k));
+  Expr col = add(n0, add(mul(jp, intImm(nr)), jj));
+  Expr valid = kValid;
   if (guardN)
     valid = both(valid, binary(BinOp::Lt, col, intImm(s.n)));
   Expr bval = s.b(bi, guardK ? min(row, intImm(s.k - 1)) : row, guardN ? min(col, intImm(s.n - 1)) : col);
@@ -91,7 +101,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
 
   // Pack A[m0:m0+mcp, k0:k0+kc] into panels of MR rows: apack[(ip*kc + k)*mr + i].
   Expr arow = add(m0, add(mul(ip, intImm(mr)), ii));
-  Expr avalid = guardK ? binary(BinOp::Lt, row, intImm(s.k)) : nullptr;
+  Expr avalid = kValid;
   if (guardM)
     avalid = both(avalid, binary(BinOp::Lt, arow, intImm(s.m)));
   Expr aval = s.a(bi, guardM ? min(arow, intImm(s.m - 1)) : arow, guardK ? min(row, intImm(s.k - 1)) : row);
@@ -137,7 +147,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
 
   // The block goes to C (through the epilogue), rows and columns in range only.
   Expr ci = add(m0, ii), cj = add(n0, jj);
-  Stmt put = s.c(bi, ci, cj, load(cb, t, add(mul(ii, intImm(ncp)), jj)));
+  Stmt put = s.c(part ? part : bi, ci, cj, load(cb, t, add(mul(ii, intImm(ncp)), jj)));
   Expr inRangeC = nullptr;
   if (guardM)
     inRangeC = binary(BinOp::Lt, ci, intImm(s.m));
@@ -160,23 +170,68 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
     body = alloc(l, body);
   if (s.finish)
     return kb.makeParallel(forLoop(pv, s.batch, ForKind::Serial, body), 2.0 * static_cast<double>(s.m * s.n * s.k));
-  Stmt par = forLoop(it, s.batch * mBlocks * nBlocks, ForKind::Serial, body);
-  return kb.makeParallel(par, 2.0 * static_cast<double>(mc * nc * s.k));
+  Stmt par = forLoop(it, s.batch * parts * mBlocks * nBlocks, ForKind::Serial, body);
+  return kb.makeParallel(par, 2.0 * static_cast<double>(mc * nc * kLen));
+}
+
+bool lowerSplitK(ProgramBuilder &pb, const std::string &name, const GemmSpecFn &specFn, const GemmStoreFn &storeFn) {
+  KernelBuilder kb(pb, name);
+  GemmSpec s = specFn(kb);
+  if (!isFloat(s.dtype) || s.batch != 1 || s.finish || s.m <= 0 || s.n <= 0)
+    return false;
+  // Blocks of the unsplit product (buildGemm's first choice); split K only
+  // when they leave threads idle, and only into parts long enough to hide
+  // the extra pass over the partial products.
+  const int64_t threads = pb.opt.threads;
+  const int64_t blocks = ceilDiv(s.m, 128) * ceilDiv(s.n, 512);
+  if (threads < 2 || blocks >= threads)
+    return false;
+  const int64_t parts = std::min(ceilDiv(threads, blocks), s.k / 1024);
+  if (parts < 2)
+    return false;
+  const int64_t m = s.m, n = s.n;
+  int scratch = pb.addBuffer(name + ".parts", TensorType{s.dtype, {parts, m, n}}, BufferRole::Temp);
+  int out = kb.param(scratch, /*write=*/true);
+  s.kParts = parts;
+  s.c = [out, m, n](const Expr &part, const Expr &i, const Expr &j, Expr v) {
+    return store(out, add(mul(add(mul(part, intImm(m)), i), intImm(n)), j), std::move(v));
+  };
+  kb.kernel.body = buildGemm(kb, s, pb.opt.vectorBytes);
+  KILN_INTERNAL_CHECK(kb.kernel.body) << "gemm: split-K product " << name << " has no body";
+  pb.finish(kb);
+
+  // C(i, j) = sum of the parts, in part order, stored through the epilogue.
+  KernelBuilder sum(pb, name + "_sum");
+  int in = sum.param(scratch, /*write=*/false);
+  Expr i = sum.newVar("i"), j = sum.newVar("j");
+  Expr acc = load(in, s.dtype, add(mul(i, intImm(n)), j));
+  for (int64_t p = 1; p < parts; ++p)
+    acc = add(acc, load(in, s.dtype, add(mul(add(intImm(p * m), i), intImm(n)), j)));
+  Stmt body = forLoop(i, m, ForKind::Serial, forLoop(j, n, ForKind::Serial, storeFn(sum, i, j, acc)));
+  sum.kernel.body = sum.makeParallel(body, static_cast<double>(n * parts));
+  pb.finish(sum);
+  return true;
 }
 
 bool lowerGemm(ProgramBuilder &pb, Node &n, const std::string &name) {
   Value a = n.operand(0), b = n.operand(1), c = n.result();
   bool ta = n.attrs().getBool("transpose_a"), tb = n.attrs().getBool("transpose_b");
-  GemmSpec s;
-  s.m = c.shape()[0];
-  s.n = c.shape()[1];
-  s.k = ta ? a.shape()[0] : a.shape()[1];
-  s.dtype = c.dtype();
+  auto spec = [&](KernelBuilder &kb) {
+    GemmSpec s;
+    s.m = c.shape()[0];
+    s.n = c.shape()[1];
+    s.k = ta ? a.shape()[0] : a.shape()[1];
+    s.dtype = c.dtype();
+    s.a = [&](const Expr &, const Expr &i, const Expr &p) { return kb.valueAt(a, ta ? Index{p, i} : Index{i, p}); };
+    s.b = [&](const Expr &, const Expr &p, const Expr &j) { return kb.valueAt(b, tb ? Index{j, p} : Index{p, j}); };
+    s.c = [&](const Expr &, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };
+    return s;
+  };
+  auto put = [&](KernelBuilder &kb, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };
+  if (lowerSplitK(pb, name, spec, put))
+    return true;
   KernelBuilder kb(pb, name);
-  s.a = [&](const Expr &, const Expr &i, const Expr &p) { return kb.valueAt(a, ta ? Index{p, i} : Index{i, p}); };
-  s.b = [&](const Expr &, const Expr &p, const Expr &j) { return kb.valueAt(b, tb ? Index{j, p} : Index{p, j}); };
-  s.c = [&](const Expr &, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };
-  kb.kernel.body = buildGemm(kb, s, pb.opt.vectorBytes);
+  kb.kernel.body = buildGemm(kb, spec(kb), pb.opt.vectorBytes);
   if (!kb.kernel.body)
     return false;
   pb.finish(kb);

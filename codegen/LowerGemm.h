@@ -31,10 +31,27 @@ struct GemmSpec {
   /// When set, one parallel iteration computes the whole product of one batch
   /// index (its blocks in turn), then runs finish(bi) (e.g. a col2im).
   std::function<Stmt(const Expr &bi)> finish;
+  /// > 1 (batch 1, no finish): K is cut into this many equal parts computed
+  /// in parallel, and c receives the part index as its first argument (each
+  /// part stores a partial product; lowerSplitK adds them).
+  int64_t kParts = 1;
 };
 
 /// Builds the blocked GEMM kernel body for `spec` into kb (sets parallelism).
 Stmt buildGemm(KernelBuilder &kb, const GemmSpec &spec, int vectorBytes);
+
+/// Builds a GEMM's spec for a kernel (accessors and lookup tables belong to it).
+using GemmSpecFn = std::function<GemmSpec(KernelBuilder &)>;
+/// Stores C(i, j) = v in a kernel (through the result's epilogue).
+using GemmStoreFn = std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &j, Expr v)>;
+
+/// The GEMM of `spec` with K split over the threads, when its output has too
+/// few blocks to keep them busy and its K is long (filter gradients: a small
+/// dw, K = N*OH*OW): kernel `name` computes the parts of K in parallel into a
+/// scratch buffer [parts, M, N], kernel `name`_sum adds the parts and stores
+/// each C(i, j) through `store`. Returns false, emitting nothing, when a
+/// split does not pay; spec(kb) must then still describe the same product.
+bool lowerSplitK(ProgramBuilder &pb, const std::string &name, const GemmSpecFn &spec, const GemmStoreFn &store);
 
 /// Lowers a matmul node with the blocked kernel; false when it does not apply
 /// (the caller then uses simple loops).

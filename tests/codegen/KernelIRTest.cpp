@@ -72,5 +72,35 @@ TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   EXPECT_EQ(p.buffers[p.storageOf(view)].type.shape, (Shape{4, 6}));
 }
 
+// The report CNN's first filter gradient (dw 32x1x5x5, K = 128*24*24) has one
+// output block: with two threads K is split into a partial-product kernel
+// and a sum kernel over a [2, 32, 25] scratch buffer; alone it is one kernel.
+TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
+  Graph g;
+  Value x = g.addInput("x", {DType::F32, {128, 1, 28, 28}});
+  Value dy = g.addInput("dy", {DType::F32, {128, 32, 24, 24}});
+  AttrMap a;
+  a.set("stride", std::vector<int64_t>{1, 1});
+  a.set("padding", std::string("valid"));
+  a.set("filter_shape", std::vector<int64_t>{32, 1, 5, 5});
+  g.setOutputs({g.build(OpKind::Conv2dFilterGrad, {x, dy}, a)});
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(g, two);
+  ASSERT_EQ(p.kernels.size(), 2u) << printProgram(p);
+  EXPECT_EQ(p.kernels[1].name, p.kernels[0].name + "_sum");
+  EXPECT_EQ(p.kernels[0].parallelExtent, 2);
+  int parts = -1;
+  for (size_t b = 0; b < p.buffers.size(); ++b)
+    if (p.buffers[b].name == p.kernels[0].name + ".parts")
+      parts = static_cast<int>(b);
+  ASSERT_GE(parts, 0) << printProgram(p);
+  EXPECT_EQ(p.buffers[parts].type.shape, (Shape{2, 32, 25}));
+  EXPECT_EQ(p.launches[1].args, (std::vector<int>{parts, p.outputs[0]})) << printProgram(p); // parts -> dw
+  LowerOptions one;
+  one.threads = 1;
+  EXPECT_EQ(lowerGraph(g, one).kernels.size(), 1u);
+}
+
 } // namespace
 } // namespace kiln::kir

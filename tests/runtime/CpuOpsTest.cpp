@@ -148,6 +148,33 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{{1, 2, 11, 10}, {3, 2, 3, 2}, {2, 2}, std::string("same")},
                       ConvCase{{2, 2, 7, 7}, {2, 2, 3, 3}, {2, 1}, std::vector<int64_t>{1, 0, 2, 1}}));
 
+// Filter gradients and matmuls whose output has few blocks but whose K is
+// long split K over the threads (partial products, then a sum kernel); odd K,
+// padding and stride 2 leave ragged parts. Four threads split K four ways
+// even on a two-core machine. Sums of 1,200 to 4,099 f32 products round
+// differently in any two summation orders (the interpreter's is sequential),
+// hence 1e-4 rather than 1e-5.
+TEST_F(CpuOps, SplitKProducts) {
+  Graph g;
+  Value x = g.addInput("x", f32({3, 2, 29, 29}));
+  Value dy = g.addInput("dy", f32({3, 4, 27, 27})); // K = 3*27*27 = 2187
+  AttrMap valid = attrs({{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::string("valid")}});
+  valid.set("filter_shape", Shape{4, 2, 3, 3});
+  Value xs = g.addInput("xs", f32({5, 3, 31, 29}));
+  Value dys = g.addInput("dys", f32({5, 6, 16, 15})); // K = 1200: too short to split
+  AttrMap strided = attrs({{"stride", std::vector<int64_t>{2, 2}}, {"padding", std::string("same")}});
+  strided.set("filter_shape", Shape{6, 3, 3, 3});
+  Value xl = g.addInput("xl", f32({9, 3, 31, 29}));
+  Value dyl = g.addInput("dyl", f32({9, 6, 16, 15})); // K = 2160
+  Value a = g.addInput("a", f32({4099, 20}));
+  Value b = g.addInput("b", f32({4099, 37}));
+  g.setOutputs({g.build(OpKind::Conv2dFilterGrad, {x, dy}, valid), g.build(OpKind::Conv2dFilterGrad, {xs, dys}, strided),
+                g.build(OpKind::Conv2dFilterGrad, {xl, dyl}, strided),
+                g.build(OpKind::Matmul, {a, b}, attrs({{"transpose_a", true}}))});
+  for (int threads : {1, 2, 4})
+    EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-4, {}, false, 1, threads)) << threads << " threads";
+}
+
 TEST_F(CpuOps, Pooling) {
   Graph g;
   Value x = g.addInput("x", f32({2, 3, 9, 8}));
