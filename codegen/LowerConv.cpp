@@ -14,6 +14,7 @@
 #include "ir/ops/OpUtil.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 namespace kiln::lower {
@@ -91,34 +92,58 @@ bool flatSpatialStoreOk(KernelBuilder &kb, Value y) {
 }
 
 /// conv2d as C[O, OH*OW] = W[O, CKK] x cols[CKK, OH*OW], batched over images.
-/// Column j = (oh, ow) comes from tables; row p = (c, kh, kw) is divided once
-/// per packed row (hoisted out of the column loop).
+/// Row p = (c, kh, kw) is divided once per packed row (hoisted out of the
+/// column loop).
+/// Stride 1, no padding, x in a buffer: the columns are extended to whole
+/// input rows, j = oh*W + ow for ow in [0, W) (the last row ends at OW), so
+/// cols[p, j] = x[c, kh, kw + j] is contiguous in j and packs with vector
+/// loads; the W - OW columns past each row's end are computed and dropped:
+/// the epilogue stores the first OW columns of each W-column run.
+/// Otherwise column j = (oh, ow) comes from lookup tables.
 GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &g) {
   const Shape &xs = x.shape(), &ws = w.shape();
   int64_t kk = ws[2] * ws[3];
   GemmSpec s;
   s.m = ws[0];
-  s.n = g.outH * g.outW;
   s.k = ws[1] * kk;
   s.batch = xs[0];
   s.dtype = y.dtype();
-  auto toh = table(kb, s, "oh", s.n, [&](const Expr &j) { return div(j, intImm(g.outW)); });
-  auto tow = table(kb, s, "ow", s.n, [&](const Expr &j) { return mod(j, intImm(g.outW)); });
   s.a = [&kb, w, kk, ws](const Expr &, const Expr &o, const Expr &p) {
     return kb.valueAt(w, {o, div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
   };
+  auto tap = [kk, ws](const Expr &p) {
+    return std::array<Expr, 3>{div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))};
+  };
+  if (!isPadded(g) && g.strideH == 1 && g.strideW == 1 && kb.pb.bufferOf(x) >= 0) {
+    const int64_t width = xs[3];
+    s.n = (g.outH - 1) * width + g.outW;
+    s.b = [&kb, x, tap](const Expr &bi, const Expr &p, const Expr &j) {
+      auto [c, kh, kw] = tap(p);
+      return kb.valueAt(x, {bi, c, kh, add(kw, j)});
+    };
+    s.c = nullptr;
+    s.runLength = width;
+    s.runUsed = g.outW;
+    s.cRun = [&kb, y](const Expr &bi, const Expr &o, const Expr &oh, const Expr &ow, Expr v) {
+      return kb.storeResult(y, {bi, o, oh, ow}, std::move(v));
+    };
+    return s;
+  }
+  s.n = g.outH * g.outW;
+  auto toh = table(kb, s, "oh", s.n, [&](const Expr &j) { return div(j, intImm(g.outW)); });
+  auto tow = table(kb, s, "ow", s.n, [&](const Expr &j) { return mod(j, intImm(g.outW)); });
   if (!isPadded(g) && kb.pb.bufferOf(x) >= 0) {
     // Valid padding: the address is a row part plus a column part.
     auto off = table(kb, s, "off", s.n, [&](const Expr &j) {
       return add(mul(div(j, intImm(g.outW)), intImm(g.strideH * xs[3])), mul(mod(j, intImm(g.outW)), intImm(g.strideW)));
     });
-    s.b = [&kb, x, kk, ws, off](const Expr &bi, const Expr &p, const Expr &j) {
-      Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+    s.b = [&kb, x, tap, off](const Expr &bi, const Expr &p, const Expr &j) {
+      auto [c, kh, kw] = tap(p);
       return kb.valueAt(x, {bi, c, kh, add(kw, off(j))});
     };
   } else {
-    s.b = [&kb, x, kk, ws, g, toh, tow](const Expr &bi, const Expr &p, const Expr &j) {
-      Expr c = div(p, intImm(kk)), kh = div(mod(p, intImm(kk)), intImm(ws[3])), kw = mod(p, intImm(ws[3]));
+    s.b = [&kb, x, tap, g, toh, tow](const Expr &bi, const Expr &p, const Expr &j) {
+      auto [c, kh, kw] = tap(p);
       Expr ih = add(mul(toh(j), intImm(g.strideH)), sub(kh, intImm(g.pad.top)));
       Expr iw = add(mul(tow(j), intImm(g.strideW)), sub(kw, intImm(g.pad.left)));
       return paddedAt(kb, x, bi, c, ih, iw);

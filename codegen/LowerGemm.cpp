@@ -47,15 +47,21 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   // packed B element serves mc rows and a packed A element nc columns), of
   // equal size (no thin remainder block).
   auto balanced = [](int64_t extent, int64_t blocks, int64_t unit) { return roundUp(ceilDiv(extent, blocks), unit); };
+  // Column runs (grouped images) stay whole: blocks hold whole runs.
+  const int64_t nUnit = s.runLength > 0 ? s.runLength : nr;
+  const int64_t runs = s.runLength > 0 ? ceilDiv(s.n, s.runLength) : 0;
+  const int64_t runUsed = s.runUsed > 0 ? s.runUsed : s.runLength;
+  KILN_INTERNAL_CHECK(s.runLength <= 0 || (s.cRun && runUsed <= s.runLength && (runs - 1) * s.runLength + runUsed <= s.n))
+      << "gemm: bad column runs";
   int64_t mParts = ceilDiv(s.m, 128), nParts = ceilDiv(s.n, 512);
-  int64_t mc = balanced(s.m, mParts, mr), nc = balanced(s.n, nParts, nr);
+  int64_t mc = balanced(s.m, mParts, mr), nc = balanced(s.n, nParts, nUnit);
   // Few blocks (a filter gradient: one output, a long K): split the block so
   // that every thread gets work; columns first, since packing B (an implicit
   // im2col) costs more than packing A.
   const int64_t minBlocks = kb.pb.opt.threads > 0 ? kb.pb.opt.threads : 4;
   while (!s.finish && parts == 1 && s.batch * ceilDiv(s.m, mc) * ceilDiv(s.n, nc) < minBlocks) {
-    if (nc > nr)
-      nc = balanced(s.n, ++nParts, nr);
+    if (nc > nUnit)
+      nc = balanced(s.n, ++nParts, nUnit);
     else if (mc > mr)
       mc = balanced(s.m, ++mParts, mr);
     else
@@ -87,17 +93,29 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   Expr zero = constant(0, t);
 
   // Pack B[k0:k0+kc, n0:n0+ncp] into panels of NR columns: bpack[(jp*kc + k)*nr + j].
+  // Panels wholly inside C go first without a column check, so accessors
+  // contiguous in j pack with vector loads; the rest select 0 past C's end.
   Expr col = add(n0, add(mul(jp, intImm(nr)), jj));
-  Expr valid = kValid;
-  if (guardN)
-    valid = both(valid, binary(BinOp::Lt, col, intImm(s.n)));
-  Expr bval = s.b(bi, guardK ? min(row, intImm(s.k - 1)) : row, guardN ? min(col, intImm(s.n - 1)) : col);
-  if (valid)
-    bval = select(valid, bval, zero);
-  Stmt packB = forLoop(jp, ncp / nr, ForKind::Serial,
-                       forLoop(kk, kc, ForKind::Serial,
-                               forLoop(jj, nr, ForKind::Serial,
-                                       store(bp, add(mul(add(mul(jp, intImm(kc)), kk), intImm(nr)), jj), bval))));
+  auto packPanels = [&](Expr begin, Expr count, bool checkColumns) {
+    Expr valid = kValid;
+    if (checkColumns)
+      valid = both(valid, binary(BinOp::Lt, col, intImm(s.n)));
+    Expr bval = s.b(bi, guardK ? min(row, intImm(s.k - 1)) : row, checkColumns ? min(col, intImm(s.n - 1)) : col);
+    if (valid)
+      bval = select(valid, bval, zero);
+    return forLoop(jp, std::move(begin), std::move(count), ForKind::Serial,
+                   forLoop(kk, kc, ForKind::Serial,
+                           forLoop(jj, nr, ForKind::Serial,
+                                   store(bp, add(mul(add(mul(jp, intImm(kc)), kk), intImm(nr)), jj), bval))));
+  };
+  Stmt packB;
+  if (!guardN) {
+    packB = packPanels(intImm(0), intImm(ncp / nr), false);
+  } else {
+    Expr whole = nBlocks == 1 ? intImm(std::min(ncp / nr, s.n / nr))
+                              : min(intImm(ncp / nr), div(sub(intImm(s.n), n0), intImm(nr)));
+    packB = block({packPanels(intImm(0), whole, false), packPanels(whole, sub(intImm(ncp / nr), whole), true)});
+  }
 
   // Pack A[m0:m0+mcp, k0:k0+kc] into panels of MR rows: apack[(ip*kc + k)*mr + i].
   Expr arow = add(m0, add(mul(ip, intImm(mr)), ii));
@@ -147,15 +165,30 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
 
   // The block goes to C (through the epilogue), rows and columns in range only.
   Expr ci = add(m0, ii), cj = add(n0, jj);
-  Stmt put = s.c(part ? part : bi, ci, cj, load(cb, t, add(mul(ii, intImm(ncp)), jj)));
-  Expr inRangeC = nullptr;
-  if (guardM)
-    inRangeC = binary(BinOp::Lt, ci, intImm(s.m));
-  if (guardN)
-    inRangeC = both(inRangeC, binary(BinOp::Lt, cj, intImm(s.n)));
-  if (inRangeC)
-    put = ifThen(inRangeC, put);
-  Stmt out = forLoop(ii, mc, ForKind::Serial, forLoop(jj, nc, ForKind::Serial, put));
+  Stmt out;
+  if (s.runLength <= 0) {
+    Stmt put = s.c(part ? part : bi, ci, cj, load(cb, t, add(mul(ii, intImm(ncp)), jj)));
+    Expr inRangeC = nullptr;
+    if (guardM)
+      inRangeC = binary(BinOp::Lt, ci, intImm(s.m));
+    if (guardN)
+      inRangeC = both(inRangeC, binary(BinOp::Lt, cj, intImm(s.n)));
+    if (inRangeC)
+      put = ifThen(inRangeC, put);
+    out = forLoop(ii, mc, ForKind::Serial, forLoop(jj, nc, ForKind::Serial, put));
+  } else {
+    // Run by run, each walked with its own index (contiguous stores).
+    Expr r = kb.newVar("r"), q = kb.newVar("s");
+    Expr run = add(mul(nb, intImm(nc / s.runLength)), r);
+    Stmt putRun = s.cRun(bi, ci, run, q, load(cb, t, add(mul(ii, intImm(ncp)), add(mul(r, intImm(s.runLength)), q))));
+    Expr inRange = guardM ? binary(BinOp::Lt, ci, intImm(s.m)) : nullptr;
+    if (nBlocks * (nc / s.runLength) != runs)
+      inRange = both(inRange, binary(BinOp::Lt, run, intImm(runs)));
+    if (inRange)
+      putRun = ifThen(inRange, putRun);
+    out = forLoop(ii, mc, ForKind::Serial,
+                  forLoop(r, nc / s.runLength, ForKind::Serial, forLoop(q, runUsed, ForKind::Serial, putRun)));
+  }
 
   std::vector<Stmt> steps = s.setup;
   Stmt blockBody = alloc(ap, alloc(bp, alloc(cb, alloc(acc, block({slices, out})))));

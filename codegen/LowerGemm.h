@@ -35,6 +35,14 @@ struct GemmSpec {
   /// in parallel, and c receives the part index as its first argument (each
   /// part stores a partial product; lowerSplitK adds them).
   int64_t kParts = 1;
+  /// > 0: C's columns come in runs of this length (the input rows of a
+  /// convolution over extended columns), of which the first runUsed (0: all)
+  /// are results; the last run may be short. Blocks then hold whole runs, and
+  /// the epilogue stores column run * runLength + q, q < runUsed, through
+  /// cRun, which can address each run contiguously (c is not called).
+  int64_t runLength = 0;
+  int64_t runUsed = 0;
+  std::function<Stmt(const Expr &bi, const Expr &i, const Expr &run, const Expr &q, Expr value)> cRun;
 };
 
 /// Builds the blocked GEMM kernel body for `spec` into kb (sets parallelism).

@@ -53,11 +53,21 @@ void lowerReduction(ProgramBuilder &pb, Node &n, const std::string &name) {
   DType at = argmax ? in.dtype() : out.dtype();
 
   // Outer loop variables: kept dims before the last reduced one, then the tile.
+  // A run of adjacent reduced dims of a buffer is one loop over their product
+  // (index 0 in all but the run's last dim gives the same linear address), so
+  // bias gradients (sum over N, H, W of NCHW) stream whole H*W planes.
+  const bool flat = kb.pb.bufferOf(in) >= 0;
   Index full(rank);
   std::vector<std::pair<Expr, int64_t>> outerLoops, redLoops;
   for (int64_t d = 0; d <= last; ++d) {
     if (is[d] == 1) {
       full[d] = intImm(0);
+      continue;
+    }
+    if (flat && reduced[d] && !redLoops.empty() && d > 0 && reduced[d - 1] && full[d - 1] == redLoops.back().first) {
+      full[d - 1] = intImm(0);
+      full[d] = redLoops.back().first;
+      redLoops.back().second *= is[d];
       continue;
     }
     full[d] = kb.newVar(reduced[d] ? "r" : "i");
