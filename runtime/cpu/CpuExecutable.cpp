@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -63,9 +64,13 @@ public:
     std::vector<KernelFn> fns =
         compileKernels(prog_, *jit_, KernelCache::fromEnvironment(), opt.dumpDir, pool_->size(), ks);
     ArenaPlan plan = planArena(prog_, /*alignment=*/64);
-    arena_ = static_cast<std::byte *>(std::aligned_alloc(plan.alignment, plan.bytes));
-    KILN_RUNTIME_CHECK(arena_) << "cpu backend: cannot allocate an arena of " << plan.bytes << " bytes";
-    std::memset(arena_, 0, plan.bytes);
+    // Zeroed by calloc: a large block comes as fresh zero pages, touched only
+    // when first used, so an arena sized for a big eval batch costs nothing
+    // up front (a memset would fault in every page at compile time).
+    block_ = std::calloc(plan.bytes + plan.alignment, 1);
+    KILN_RUNTIME_CHECK(block_) << "cpu backend: cannot allocate an arena of " << plan.bytes << " bytes";
+    auto at = reinterpret_cast<std::uintptr_t>(block_);
+    arena_ = reinterpret_cast<std::byte *>((at + plan.alignment - 1) / plan.alignment * plan.alignment);
     for (size_t b = 0; b < prog_.buffers.size(); ++b)
       ptrs_.push_back(arena_ + plan.offset[b]);
     size_t nargs = 0;
@@ -100,7 +105,7 @@ public:
   ~CpuExecutable() override {
     if (profile_)
       printProfile();
-    std::free(arena_);
+    std::free(block_);
   }
 
   const Graph &graph() const override { return *graph_; }
@@ -190,7 +195,8 @@ private:
   std::unique_ptr<ThreadPool> pool_;
   Program prog_;
   std::unique_ptr<Jit> jit_;
-  std::byte *arena_ = nullptr;
+  void *block_ = nullptr;      ///< the allocation holding the arena
+  std::byte *arena_ = nullptr; ///< block_ aligned up to the plan's alignment
   std::vector<void *> ptrs_;
   std::vector<void *> argv_;
   std::vector<Step> steps_;
