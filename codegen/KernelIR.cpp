@@ -17,7 +17,7 @@ const char *unOpName(UnOp op) {
   return names[static_cast<int>(op)];
 }
 const char *forKindName(ForKind k) {
-  static const char *const names[] = {"serial", "parallel", "unrolled"};
+  static const char *const names[] = {"serial", "parallel", "unrolled", "scalar"};
   return names[static_cast<int>(k)];
 }
 

@@ -72,6 +72,8 @@ enum class ForKind : uint8_t {
   Serial,   ///< an ordinary loop (LLVM may vectorize it)
   Parallel, ///< top level only: the runtime splits the range over threads
   Unrolled, ///< the emitter unrolls it fully (constant bounds)
+  Scalar,   ///< a serial loop the CPU code generator neither vectorizes nor
+            ///< unrolls: strided reads that would otherwise become gathers
 };
 
 const char *binOpName(BinOp op);

@@ -84,10 +84,59 @@ void maxPoolRows(KernelBuilder &kb, Node &node) {
   Expr best = floatImm(-INFINITY, t);
   for (int64_t kw = 0; kw < g.kernelW; ++kw)
     best = max(load(row, t, add(mul(ow, intImm(g.strideW)), intImm(kw))), best);
-  Stmt fin = forLoop(ow, g.outW, ForKind::Serial, kb.storeResult(y, {n, c, oh, ow}, best));
+  // Strided reads of the folded row: vectorized they become gathers, which
+  // cost several times the scalar loop.
+  Stmt fin = forLoop(ow, g.outW, g.strideW > 1 ? ForKind::Scalar : ForKind::Serial,
+                     kb.storeResult(y, {n, c, oh, ow}, best));
   Stmt s = forLoop(oh, g.outH, ForKind::Serial, alloc(row, block({init, fold, fin})));
   s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, s));
   kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.outH * g.outW * g.kernelH * g.kernelW));
+}
+
+/// True when the windows tile the input exactly: stride = kernel, no padding,
+/// and the kernel divides the input (every input element in one window).
+bool windowsTile(const Window2d &g) {
+  return !hasPadding(g) && g.strideH == g.kernelH && g.strideW == g.kernelW && g.inH == g.outH * g.kernelH &&
+         g.inW == g.outW * g.kernelW;
+}
+
+/// max_pool2d_grad when the windows tile the input: each window finds its
+/// first maximum with a select chain (the scan order and tie rule of
+/// poolBackward) and writes all its input positions, dy at the maximum and
+/// 0 elsewhere, straight through storeResult: no plane, no scatter.
+void maxPoolGradTiles(KernelBuilder &kb, Node &node) {
+  Value dy = node.operand(0), x = node.operand(1), dx = node.result();
+  const Shape &xs = dx.shape();
+  Window2d g = poolGeometry(node, xs);
+  DType t = dx.dtype();
+  Expr n = kb.newVar("n"), c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  auto pos = [&](int64_t kh, int64_t kw) {
+    return Index{n, c, add(mul(oh, intImm(g.kernelH)), intImm(kh)), add(mul(ow, intImm(g.kernelW)), intImm(kw))};
+  };
+  Expr best = kb.newVar("best", {t, 1}), arg = kb.newVar("arg", {DType::I64, 1}), grad = kb.newVar("g", {t, 1});
+  std::vector<std::pair<Expr, Expr>> lets{{grad, kb.valueAt(dy, {n, c, oh, ow})}};
+  Expr bestV = kb.valueAt(x, pos(0, 0)), bestI = intImm(0);
+  for (int64_t i = 1; i < g.kernelH * g.kernelW; ++i) {
+    Expr xv = kb.valueAt(x, pos(i / g.kernelW, i % g.kernelW));
+    Expr v = kb.newVar("v", {t, 1}), gt = kb.newVar("gt", {DType::Bool, 1});
+    lets.push_back({v, xv});
+    lets.push_back({gt, replacesMax(v, bestV)});
+    bestV = select(gt, v, bestV);
+    bestI = select(gt, intImm(i), bestI);
+  }
+  lets.push_back({best, bestV});
+  lets.push_back({arg, bestI});
+  std::vector<Stmt> writes;
+  for (int64_t i = 0; i < g.kernelH * g.kernelW; ++i)
+    writes.push_back(kb.storeResult(dx, pos(i / g.kernelW, i % g.kernelW),
+                                    select(binary(BinOp::Eq, arg, intImm(i)), grad, constant(0, t))));
+  Stmt body = block(std::move(writes));
+  for (size_t i = lets.size(); i-- > 0;)
+    body = letStmt(lets[i].first, lets[i].second, body);
+  // The window's reads and writes are strided by the kernel width: scalar.
+  Stmt s = forLoop(ow, g.outW, ForKind::Scalar, body);
+  s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, forLoop(oh, g.outH, ForKind::Serial, s)));
+  kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.inH * g.inW * 4));
 }
 
 /// Gradients: scatter into a local plane per (n, c), then store it.
@@ -111,7 +160,7 @@ void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
     int best = kb.local("best", t, 1), arg = kb.local("arg", DType::I64, 1);
     Expr xv = kb.valueAt(x, {n, c, clampIndex(ih, g.inH), clampIndex(iw, g.inW)});
     Expr better = binary(BinOp::Or, binary(BinOp::Lt, load(arg, DType::I64, intImm(0)), intImm(0)),
-                         binary(BinOp::Lt, load(best, t, intImm(0)), xv));
+                         replacesMax(xv, load(best, t, intImm(0))));
     Stmt scan = forLoop(kh, g.kernelH, ForKind::Serial,
                         forLoop(kw, g.kernelW, ForKind::Serial,
                                 ifThen(binary(BinOp::And, ok, better),
@@ -150,7 +199,12 @@ void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name) {
       maxPoolRows(kb, n);
     break;
   case OpKind::AvgPool2d: poolForward(kb, n, false); break;
-  case OpKind::MaxPool2dGrad: poolBackward(kb, n, true); break;
+  case OpKind::MaxPool2dGrad:
+    if (windowsTile(poolGeometry(n, n.result().shape())))
+      maxPoolGradTiles(kb, n);
+    else
+      poolBackward(kb, n, true);
+    break;
   case OpKind::AvgPool2dGrad: poolBackward(kb, n, false); break;
   default: KILN_INTERNAL_ERROR() << "lowering: " << n.mnemonic() << " is not pooling";
   }

@@ -156,13 +156,16 @@ private:
     llvm::Value *next = b_.CreateAdd(iv, b_.getInt64(1), "", /*HasNUW=*/true, /*HasNSW=*/true);
     iv->addIncoming(next, b_.GetInsertBlock());
     llvm::BranchInst *back = b_.CreateBr(header);
-    if (hasInnerLoop(f.body)) {
+    if (hasInnerLoop(f.body) || f.forKind == ForKind::Scalar) {
       // Only innermost loops are meant to vectorize: once LLVM fully unrolls
       // a short inner loop (a pooling window, a 24-wide row), vectorizing the
-      // outer one turns every access into gathers and scatters.
-      llvm::MDNode *off = llvm::MDNode::get(
-          ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"), llvm::ConstantAsMetadata::get(b_.getFalse())});
-      llvm::MDNode *loop = llvm::MDNode::getDistinct(ctx_, {nullptr, off});
+      // outer one turns every access into gathers and scatters. A Scalar
+      // loop also stays rolled, so the SLP vectorizer cannot gather either.
+      std::vector<llvm::Metadata *> md{nullptr, llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                                                        llvm::ConstantAsMetadata::get(b_.getFalse())})};
+      if (f.forKind == ForKind::Scalar)
+        md.push_back(llvm::MDNode::get(ctx_, {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")}));
+      llvm::MDNode *loop = llvm::MDNode::getDistinct(ctx_, md);
       loop->replaceOperandWith(0, loop);
       back->setMetadata(llvm::LLVMContext::MD_loop, loop);
     }

@@ -11,6 +11,7 @@
 #include "ir/OpInfo.h"
 #include "ir/ops/ConvUtil.h"
 
+#include <cmath>
 #include <vector>
 
 namespace kiln {
@@ -56,13 +57,15 @@ template <typename Fn> void forEachWindow(const Window2d &g, int64_t planes, Fn 
       }
 }
 
-/// Index of the first maximal input element of each window (row-major window order).
+/// Index of the first maximal input element of each window (row-major window
+/// order). A NaN is larger than any number (the first NaN is the maximum), as
+/// in PyTorch: NaN propagates through max pooling and takes the gradient.
 template <typename T> std::vector<int64_t> argmaxPerWindow(const Window2d &g, const HostTensor &x) {
   int64_t planes = x.shape()[0] * x.shape()[1];
   std::vector<int64_t> best(static_cast<size_t>(planes * g.outH * g.outW), -1);
   const T *px = x.data<T>();
   forEachWindow(g, planes, [&](int64_t oi, int64_t xi) {
-    if (best[oi] < 0 || px[xi] > px[best[oi]])
+    if (best[oi] < 0 || (std::isnan(px[xi]) ? !std::isnan(px[best[oi]]) : px[xi] > px[best[oi]]))
       best[oi] = xi;
   });
   return best;
@@ -150,6 +153,8 @@ void checkOutGrad(std::string_view op, const TensorType &dy, const TensorType &x
 
 // ============================================================================
 // max_pool2d(x[N,C,H,W]) -> [N,C,OH,OW]
+// Each output is its window's first maximal element; a NaN counts as larger
+// than every number, so a window holding one outputs NaN (and its gradient).
 // ============================================================================
 
 std::vector<TensorType> inferMaxPool2d(const InferContext &ctx) {

@@ -57,6 +57,20 @@ TEST(PoolOps, AvgPoolCountsOnlyRealElements) {
   expectValues(y, {12.0 / 4, 21.0 / 6, 16.0 / 4, 27.0 / 6, 5, 33.0 / 6, 24.0 / 4, 39.0 / 6, 28.0 / 4});
 }
 
+TEST(PoolOps, NanIsTheMaximumAndTakesTheGradient) {
+  // As in PyTorch: a NaN anywhere in a window is its maximum (the first NaN
+  // when there are two), so it propagates and receives the window's gradient.
+  HostTensor x = tensorOf({DType::F32, {1, 1, 2, 4}}, {1, NAN, 5, NAN, 3, 2, NAN, 9});
+  HostTensor y = evalOp(OpKind::MaxPool2d, {x});
+  ASSERT_EQ(y.numel(), 2);
+  EXPECT_TRUE(std::isnan(y.at(0)));
+  EXPECT_TRUE(std::isnan(y.at(1)));
+  HostTensor dy = tensorOf({DType::F32, {1, 1, 1, 2}}, {10, 20});
+  AttrMap a;
+  a.set("kernel", std::vector<int64_t>{2, 2});
+  expectValues(evalOp(OpKind::MaxPool2dGrad, {dy, x}, a), {0, 10, 0, 20, 0, 0, 0, 0});
+}
+
 TEST(PoolOps, MaxPoolGradRoutesToFirstMaximum) {
   HostTensor dy = tensorOf({DType::F64, {1, 1, 1, 1}}, {5});
   HostTensor equal = tensorOf({DType::F64, {1, 1, 2, 2}}, {3, 3, 3, 3});

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace kiln::test {
 namespace {
 
@@ -202,6 +204,25 @@ TEST_F(CpuOps, Pooling) {
   Value mp2 = g.build(OpKind::MaxPool2d, {x}, padded);
   g.setOutputs({mp, ap, mg, ag, mp2, g.build(OpKind::MaxPool2dGrad, {g.addInput("d2", mp2.type()), x}, padded)});
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+// Windows that tile the input (2x2 and 3x2 strides on 8x6): the gradient goes
+// to the first maximum of each window; values in steps of 0.5 make ties
+// common, and a NaN in one window must route as in the interpreter.
+TEST_F(CpuOps, MaxPoolingOfTilingWindowsWithTies) {
+  Graph g;
+  Value x = g.addInput("x", f32({2, 3, 8, 6}));
+  AttrMap two = attrs({{"kernel", std::vector<int64_t>{2, 2}}});
+  AttrMap wide = attrs({{"kernel", std::vector<int64_t>{2, 3}}, {"stride", std::vector<int64_t>{2, 3}}});
+  Value p2 = g.build(OpKind::MaxPool2d, {x}, two), p3 = g.build(OpKind::MaxPool2d, {x}, wide);
+  Value d2 = g.addInput("d2", p2.type()), d3 = g.addInput("d3", p3.type());
+  g.setOutputs({p2, p3, g.build(OpKind::MaxPool2dGrad, {d2, x}, two), g.build(OpKind::MaxPool2dGrad, {d3, x}, wide)});
+  TensorMap env = randomEnvironment(g, 7);
+  HostTensor &xv = env["x"];
+  for (int64_t i = 0; i < xv.numel(); ++i)
+    xv.set(i, std::round(xv.at(i) * 2) / 2);
+  xv.set(13, NAN);
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5, env));
 }
 
 TEST_F(CpuOps, SoftmaxAndLosses) {
