@@ -210,18 +210,19 @@ std::optional<GemmSpec> inputGradCol2im(KernelBuilder &kb, Value dy, Value w, Va
       hw * ws[1] * kk * static_cast<int64_t>(dtypeSize(t)) > (1 << 20))
     return std::nullopt;
   GemmSpec s;
-  s.m = hw;
-  s.n = ws[1] * kk;
+  s.m = ws[1] * kk;
+  s.n = hw;
   s.k = ws[0];
   s.batch = xs[0];
   s.dtype = t;
   int cols = kb.local("cols", t, s.m * s.n);
   s.locals.push_back(cols);
-  // Linear addresses through the leading dims (both are plain buffers).
-  s.a = [&kb, dy](const Expr &bi, const Expr &j, const Expr &o) { return kb.valueAt(dy, {bi, o, intImm(0), j}); };
-  s.b = [&kb, w](const Expr &, const Expr &o, const Expr &q) { return kb.valueAt(w, {o, intImm(0), intImm(0), q}); };
-  int64_t m = s.m;
-  s.c = [cols, m](const Expr &, const Expr &j, const Expr &q, Expr v) { return store(cols, add(mul(q, intImm(m)), j), v); };
+  // Linear addresses through the leading dims (both are plain buffers); C's
+  // rows are cols' rows, so the block is stored contiguously.
+  s.a = [&kb, w](const Expr &, const Expr &q, const Expr &o) { return kb.valueAt(w, {o, intImm(0), intImm(0), q}); };
+  s.b = [&kb, dy](const Expr &bi, const Expr &o, const Expr &j) { return kb.valueAt(dy, {bi, o, intImm(0), j}); };
+  int64_t m = hw;
+  s.c = [cols, m](const Expr &, const Expr &q, const Expr &j, Expr v) { return store(cols, add(mul(q, intImm(m)), j), v); };
   // col2im as a scatter: each tap (kh, kw) adds a contiguous block of cols
   // rows into a local dx plane; the rows that land inside are constant bounds
   // per tap, so there are no range checks and the inner loop vectorizes.

@@ -31,6 +31,19 @@ Stmt withLets(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body) {
   return body;
 }
 
+/// Depth of a K slice: all of K when short, else the divisor of K nearest
+/// 256 within [192, 384] (no ragged last slice, so packing needs no K
+/// check), else 256.
+int64_t depthSlice(int64_t k) {
+  if (k <= 384)
+    return k;
+  for (int64_t d = 0; d <= 128; ++d)
+    for (int64_t c : {256 - d, 256 + d})
+      if (c >= 192 && c <= 384 && k % c == 0)
+        return c;
+  return 256;
+}
+
 } // namespace
 
 Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
@@ -42,7 +55,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   const int64_t parts = std::max<int64_t>(1, s.kParts);
   KILN_INTERNAL_CHECK(parts == 1 || (s.batch == 1 && !s.finish)) << "gemm: a K split needs batch 1 and no finish";
   const int64_t kLen = ceilDiv(s.k, parts); // K of one part
-  const int64_t kc = kLen <= 384 ? kLen : 256;
+  const int64_t kc = depthSlice(kLen);
   // Blocks as large as caches allow (every block packs its own A and B, so a
   // packed B element serves mc rows and a packed A element nc columns), of
   // equal size (no thin remainder block).
