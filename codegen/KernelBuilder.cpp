@@ -51,12 +51,6 @@ Expr inRange(const Expr &e, int64_t n) {
 
 Expr clampIndex(const Expr &e, int64_t n) { return min(max(e, intImm(0)), intImm(n - 1)); }
 
-Expr replacesMax(const Expr &a, const Expr &best) {
-  // a == a: a is a number, so it wins when larger; else a is NaN and wins
-  // unless best is NaN too.
-  return select(binary(BinOp::Eq, a, a), binary(BinOp::Lt, best, a), binary(BinOp::Eq, best, best));
-}
-
 int64_t tileOf(int64_t v, int64_t limit) {
   if (v <= limit)
     return v;

@@ -128,9 +128,6 @@ Index constIndex(const std::vector<int64_t> &v);
 Expr inRange(const Expr &e, int64_t n);
 /// e clamped into [0, n - 1] (a safe address for a load that a select discards).
 Expr clampIndex(const Expr &e, int64_t n);
-/// Whether `a` replaces `best` as the maximum of a scan: a > best, or a is the
-/// first NaN (NaN is larger than any number, as in max pooling's reference).
-Expr replacesMax(const Expr &a, const Expr &best);
 /// Largest divisor of v not above limit (v itself when v <= limit).
 int64_t tileOf(int64_t v, int64_t limit = 4096);
 

@@ -120,7 +120,7 @@ void maxPoolGradTiles(KernelBuilder &kb, Node &node) {
     Expr xv = kb.valueAt(x, pos(i / g.kernelW, i % g.kernelW));
     Expr v = kb.newVar("v", {t, 1}), gt = kb.newVar("gt", {DType::Bool, 1});
     lets.push_back({v, xv});
-    lets.push_back({gt, replacesMax(v, bestV)});
+    lets.push_back({gt, binary(BinOp::Lt, bestV, v)});
     bestV = select(gt, v, bestV);
     bestI = select(gt, intImm(i), bestI);
   }
@@ -160,7 +160,7 @@ void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
     int best = kb.local("best", t, 1), arg = kb.local("arg", DType::I64, 1);
     Expr xv = kb.valueAt(x, {n, c, clampIndex(ih, g.inH), clampIndex(iw, g.inW)});
     Expr better = binary(BinOp::Or, binary(BinOp::Lt, load(arg, DType::I64, intImm(0)), intImm(0)),
-                         replacesMax(xv, load(best, t, intImm(0))));
+                         binary(BinOp::Lt, load(best, t, intImm(0)), xv));
     Stmt scan = forLoop(kh, g.kernelH, ForKind::Serial,
                         forLoop(kw, g.kernelW, ForKind::Serial,
                                 ifThen(binary(BinOp::And, ok, better),

@@ -49,7 +49,7 @@ void lowerCudaPoolGrad(CudaBuilder &cb, Node &node, const std::string &name) {
       Expr inside = binary(BinOp::And, lower::inRange(r, g.inH), lower::inRange(s, g.inW));
       Expr xv = kb.valueAt(x, {n, c, lower::clampIndex(r, g.inH), lower::clampIndex(s, g.inW)});
       Expr better = binary(BinOp::Or, binary(BinOp::Lt, load(arg, DType::I64, zero), zero),
-                           lower::replacesMax(xv, load(best, t, zero)));
+                           binary(BinOp::Lt, load(best, t, zero), xv));
       Stmt scan = forLoop(a, g.kernelH, ForKind::Serial,
                           forLoop(b, g.kernelW, ForKind::Serial,
                                   ifThen(binary(BinOp::And, inside, better),

@@ -58,14 +58,13 @@ template <typename Fn> void forEachWindow(const Window2d &g, int64_t planes, Fn 
 }
 
 /// Index of the first maximal input element of each window (row-major window
-/// order). A NaN is larger than any number (the first NaN is the maximum), as
-/// in PyTorch: NaN propagates through max pooling and takes the gradient.
+/// order; comparisons with NaN are false, so a NaN is chosen only when first).
 template <typename T> std::vector<int64_t> argmaxPerWindow(const Window2d &g, const HostTensor &x) {
   int64_t planes = x.shape()[0] * x.shape()[1];
   std::vector<int64_t> best(static_cast<size_t>(planes * g.outH * g.outW), -1);
   const T *px = x.data<T>();
   forEachWindow(g, planes, [&](int64_t oi, int64_t xi) {
-    if (best[oi] < 0 || (std::isnan(px[xi]) ? !std::isnan(px[best[oi]]) : px[xi] > px[best[oi]]))
+    if (best[oi] < 0 || px[xi] > px[best[oi]])
       best[oi] = xi;
   });
   return best;
@@ -84,6 +83,10 @@ template <typename T> void maxPoolImpl(const Window2d &g, const HostTensor &x, H
   T *py = y.data<T>();
   for (size_t i = 0; i < best.size(); ++i)
     py[i] = px[best[i]];
+  forEachWindow(g, x.shape()[0] * x.shape()[1], [&](int64_t oi, int64_t xi) {
+    if (std::isnan(px[xi]))
+      py[oi] = px[xi];
+  });
 }
 
 template <typename T> void maxPoolGradImpl(const Window2d &g, const HostTensor &dy,
@@ -153,8 +156,9 @@ void checkOutGrad(std::string_view op, const TensorType &dy, const TensorType &x
 
 // ============================================================================
 // max_pool2d(x[N,C,H,W]) -> [N,C,OH,OW]
-// Each output is its window's first maximal element; a NaN counts as larger
-// than every number, so a window holding one outputs NaN (and its gradient).
+// Each output is its window's maximum, NaN when the window holds a NaN (as in
+// PyTorch). The gradient goes to the window's first maximal element, found by
+// comparisons that are false for NaN (a NaN takes it only when it comes first).
 // ============================================================================
 
 std::vector<TensorType> inferMaxPool2d(const InferContext &ctx) {

@@ -57,18 +57,20 @@ TEST(PoolOps, AvgPoolCountsOnlyRealElements) {
   expectValues(y, {12.0 / 4, 21.0 / 6, 16.0 / 4, 27.0 / 6, 5, 33.0 / 6, 24.0 / 4, 39.0 / 6, 28.0 / 4});
 }
 
-TEST(PoolOps, NanIsTheMaximumAndTakesTheGradient) {
-  // As in PyTorch: a NaN anywhere in a window is its maximum (the first NaN
-  // when there are two), so it propagates and receives the window's gradient.
-  HostTensor x = tensorOf({DType::F32, {1, 1, 2, 4}}, {1, NAN, 5, NAN, 3, 2, NAN, 9});
+TEST(PoolOps, NanPropagatesAndTheGradientSkipsIt) {
+  // A window holding a NaN outputs NaN (as in PyTorch); its gradient goes to
+  // the first maximal element by comparisons false for NaN: the first element
+  // unless a later number is larger.
+  HostTensor x = tensorOf({DType::F32, {1, 1, 2, 6}}, {1, NAN, 5, NAN, NAN, 2, 3, 2, NAN, 9, 1, 0});
   HostTensor y = evalOp(OpKind::MaxPool2d, {x});
-  ASSERT_EQ(y.numel(), 2);
+  ASSERT_EQ(y.numel(), 3);
   EXPECT_TRUE(std::isnan(y.at(0)));
   EXPECT_TRUE(std::isnan(y.at(1)));
-  HostTensor dy = tensorOf({DType::F32, {1, 1, 1, 2}}, {10, 20});
+  EXPECT_TRUE(std::isnan(y.at(2)));
+  HostTensor dy = tensorOf({DType::F32, {1, 1, 1, 3}}, {10, 20, 30});
   AttrMap a;
   a.set("kernel", std::vector<int64_t>{2, 2});
-  expectValues(evalOp(OpKind::MaxPool2dGrad, {dy, x}, a), {0, 10, 0, 20, 0, 0, 0, 0});
+  expectValues(evalOp(OpKind::MaxPool2dGrad, {dy, x}, a), {0, 0, 0, 0, 30, 0, 10, 0, 0, 20, 0, 0});
 }
 
 TEST(PoolOps, MaxPoolGradRoutesToFirstMaximum) {
