@@ -21,7 +21,7 @@ namespace {
 
 /// Part of every cache key: bump it when the LLVM emitter or pipeline changes
 /// the code generated for the same kernel text, so stale objects are not reused.
-constexpr const char *kEmitterRevision = "2";
+constexpr const char *kEmitterRevision = "3";
 
 struct Unit {
   const kir::Kernel *kernel = nullptr;
