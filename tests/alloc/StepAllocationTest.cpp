@@ -1,7 +1,8 @@
-// tests/runtime/StepAllocationTest.cpp - a compiled step allocates nothing when it runs.
+// tests/alloc/StepAllocationTest.cpp - a compiled step allocates nothing when it runs.
 //
-// This file replaces the global operator new of the runtime test binary with
-// one that counts calls (on any thread) while a flag is up, then runs the
+// This file replaces every global operator new and delete of its own test
+// binary (kiln_alloc_tests, so no other test runs with them) with ones that
+// count allocations (on any thread) while a flag is up, then runs the
 // fused report CNN train step on the cpu backend: compiling allocates, every
 // run() after the first must not (arena, argument arrays and the thread pool
 // are set up once).
@@ -31,12 +32,28 @@ void *allocate(std::size_t n, std::size_t align) {
     throw std::bad_alloc();
   return p;
 }
+
+void *allocateNoThrow(std::size_t n, std::size_t align) noexcept {
+  try {
+    return allocate(n, align);
+  } catch (const std::bad_alloc &) {
+    return nullptr;
+  }
+}
 } // namespace
 
 void *operator new(std::size_t n) { return allocate(n, 0); }
 void *operator new[](std::size_t n) { return allocate(n, 0); }
 void *operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
 void *operator new[](std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
+void *operator new(std::size_t n, const std::nothrow_t &) noexcept { return allocateNoThrow(n, 0); }
+void *operator new[](std::size_t n, const std::nothrow_t &) noexcept { return allocateNoThrow(n, 0); }
+void *operator new(std::size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
+  return allocateNoThrow(n, static_cast<std::size_t>(a));
+}
+void *operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t &) noexcept {
+  return allocateNoThrow(n, static_cast<std::size_t>(a));
+}
 void operator delete(void *p) noexcept { std::free(p); }
 void operator delete[](void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
@@ -45,6 +62,10 @@ void operator delete(void *p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void *p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { std::free(p); }
 
 namespace kiln::test {
 namespace {
