@@ -4,7 +4,8 @@
 // register-blocked micro-kernel), checked once against the interpreter, then
 // timed. GFLOP/s counts 2 flops per multiply-add:
 //   matmul M x K x N: 2*M*N*K;  conv: 2 * N*O*OH*OW * C*KH*KW (all three ops).
-// Peak for reference: AVX-512 FMA, 2 cores: ~616 GFLOP/s f32 (50% = ~308).
+// The ceiling to compare with is a large sgemm on the same machine: BM_Gemm
+// 512^3 here, or torch.mm with OpenBLAS (docs/cpu.md gives the figures).
 // Threads: the benchmark argument (0 = one per core, 1 = single thread). On a
 // shared host compare single-thread cases by MFLOP / the CPU column.
 #include "ir/HostTensor.h"
