@@ -10,7 +10,7 @@ namespace {
 size_t alignUp(size_t n, size_t alignment) { return (std::max<size_t>(n, 1) + alignment - 1) / alignment * alignment; }
 } // namespace
 
-ArenaPlan planArena(const Program &p, size_t alignment) {
+ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent) {
   auto aligned = [alignment](size_t n) { return alignUp(n, alignment); };
   size_t nb = p.buffers.size();
   ArenaPlan a;
@@ -30,6 +30,8 @@ ArenaPlan planArena(const Program &p, size_t alignment) {
     touch(o, kEnd);
   for (auto [t, v] : p.assigns)
     touch(v, kEnd);
+  for (int b : persistent)
+    touch(b, -1), touch(b, kEnd);
   for (const LabelCheck &c : p.checks)
     touch(c.buffer, -1), touch(c.buffer, kEnd);
 

@@ -26,7 +26,9 @@ struct ArenaPlan {
 };
 
 /// Plans the arena of `p` with buffers aligned to `alignment` bytes (a power of two).
-ArenaPlan planArena(const Program &p, size_t alignment);
+/// Temporaries in `persistent` (assigned values that a backend swaps with their
+/// parameter after the step instead of copying them) share memory with nothing.
+ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent = {});
 
 } // namespace kiln
 

@@ -4,7 +4,9 @@
 // cache, JIT) -> one arena holding every buffer, planned by liveness.
 // run: a flat list of launches, each a function pointer plus a prebuilt array
 // of buffer addresses; parallel kernels split their outer loop over the pool.
-// Nothing is allocated or compiled in run().
+// Nothing is allocated or compiled in run(). A parameter's update (assign)
+// exchanges the places of the parameter and its new value (a few pointer
+// writes) instead of copying the new value over it.
 #include "codegen/Lower.h"
 #include "codegen/llvm/LLVMBackend.h"
 #include "ir/Error.h"
@@ -38,6 +40,32 @@ struct Step {
   int threads = 1;
 };
 
+/// An assign done by exchanging places instead of copying: after the step the
+/// memory of the new value becomes the parameter's, and the old parameter's
+/// memory takes the next step's new value.
+struct Swap {
+  int target = -1, value = -1;
+  std::vector<int> targetViews, valueViews;       ///< buffers stored in each (themselves included)
+  std::vector<std::pair<size_t, int>> argSlots; ///< (argv index, buffer) of kernel arguments in either
+};
+
+/// The assigns that can swap: the value is a plain temporary, not a graph
+/// output, and each value and target appears once.
+std::vector<std::pair<int, int>> swappableAssigns(const Program &p) {
+  std::vector<int> uses(p.buffers.size(), 0);
+  for (auto [t, v] : p.assigns)
+    ++uses[t], ++uses[v];
+  for (int o : p.outputs)
+    ++uses[p.storageOf(o)];
+  std::vector<std::pair<int, int>> out;
+  for (auto [t, v] : p.assigns)
+    if (t != v && uses[t] == 1 && uses[v] == 1 && p.buffers[t].aliasOf < 0 && p.buffers[v].aliasOf < 0 &&
+        p.buffers[v].role == BufferRole::Temp && p.buffers[t].role != BufferRole::Temp &&
+        p.buffers[t].type.byteSize() == p.buffers[v].type.byteSize())
+      out.push_back({t, v});
+  return out;
+}
+
 /// CPU time of the calling thread, in seconds (immune to other processes' load).
 double threadSeconds() {
   timespec ts{};
@@ -63,7 +91,11 @@ public:
     KernelCompileStats ks;
     std::vector<KernelFn> fns =
         compileKernels(prog_, *jit_, KernelCache::fromEnvironment(), opt.dumpDir, pool_->size(), ks);
-    ArenaPlan plan = planArena(prog_, /*alignment=*/64);
+    std::vector<std::pair<int, int>> swappable = swappableAssigns(prog_);
+    std::vector<int> persistent;
+    for (auto [t, v] : swappable)
+      persistent.push_back(v);
+    ArenaPlan plan = planArena(prog_, /*alignment=*/64, persistent);
     // Zeroed by calloc: a large block comes as fresh zero pages, touched only
     // when first used, so an arena sized for a big eval batch costs nothing
     // up front (a memset would fault in every page at compile time).
@@ -89,6 +121,30 @@ public:
       s.threads = k.parallelExtent > 1 && worth ? pool_->size() : 1;
       steps_.push_back(s);
     }
+    for (auto [t, v] : prog_.assigns)
+      if (std::find(swappable.begin(), swappable.end(), std::pair{t, v}) == swappable.end())
+        copies_.push_back({t, v});
+    for (auto [t, v] : swappable) {
+      Swap w;
+      w.target = t;
+      w.value = v;
+      for (size_t b = 0; b < prog_.buffers.size(); ++b) {
+        int s = prog_.storageOf(static_cast<int>(b));
+        if (s == t)
+          w.targetViews.push_back(static_cast<int>(b));
+        else if (s == v)
+          w.valueViews.push_back(static_cast<int>(b));
+      }
+      size_t slot = 0;
+      for (const Launch &l : prog_.launches)
+        for (int b : l.args) {
+          int s = prog_.storageOf(b);
+          if (s == t || s == v)
+            w.argSlots.push_back({slot, b});
+          ++slot;
+        }
+      swaps_.push_back(std::move(w));
+    }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const char *prof = std::getenv("KILN_PROFILE");
     profile_ = prof && std::string(prof) == "1";
@@ -97,7 +153,8 @@ public:
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
       os << "cpu backend: " << steps_.size() << " launches, " << ks.unique << " kernels (" << ks.cacheHits
-         << " from cache, " << ks.compiled << " compiled), arena " << plan.bytes << " bytes, compiled in "
+         << " from cache, " << ks.compiled << " compiled), arena " << plan.bytes << " bytes, "
+         << swaps_.size() << " of " << prog_.assigns.size() << " assigns by exchange, compiled in "
          << seconds_ << " s\n";
     }
   }
@@ -148,8 +205,17 @@ public:
       KILN_RUNTIME_CHECK(st[0] == 0) << c.op << ": label " << st[1] << " of row " << st[0] - 1
                                      << " is outside [0," << c.classes << ")";
     }
-    for (auto [t, v] : prog_.assigns)
+    for (auto [t, v] : copies_)
       std::memcpy(ptrs_[t], ptrs_[v], prog_.buffers[t].type.byteSize());
+    for (const Swap &w : swaps_) {
+      void *target = ptrs_[w.target], *value = ptrs_[w.value];
+      for (int b : w.targetViews)
+        ptrs_[b] = value;
+      for (int b : w.valueViews)
+        ptrs_[b] = target;
+      for (auto [slot, b] : w.argSlots)
+        argv_[slot] = ptrs_[b];
+    }
   }
 
   HostTensor output(size_t i) const override {
@@ -200,6 +266,8 @@ private:
   std::vector<void *> ptrs_;
   std::vector<void *> argv_;
   std::vector<Step> steps_;
+  std::vector<std::pair<int, int>> copies_; ///< assigns done by copying (target, value)
+  std::vector<Swap> swaps_;                 ///< assigns done by exchanging places
   double seconds_ = 0;
   bool profile_ = false;
   int runs_ = 0;

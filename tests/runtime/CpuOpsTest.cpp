@@ -2,8 +2,10 @@
 //
 // One small graph per case; inputs are random (labels within range), the
 // interpreter is the oracle, tolerance 1e-5 relative (f32).
+#include "ir/Interpreter.h"
 #include "passes/Pass.h"
 #include "runtime/Backends.h"
+#include "runtime/Executable.h"
 #include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
 
@@ -268,6 +270,37 @@ TEST_F(CpuOps, AssignUpdatesParametersAfterTheStep) {
   g.create(OpKind::Assign, {s, ns});
   g.setOutputs({w, ns});
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-6));
+}
+
+// Assigns hold over several steps: the cpu backend exchanges each parameter's
+// place with its new value's after a step (no copy), so every later step and
+// every read must find the current places, views of a parameter included.
+TEST_F(CpuOps, AssignsHoldOverSeveralSteps) {
+  Graph g;
+  Value x = g.addInput("x", f32({4, 3}));
+  Value w = g.addParam("w", f32({4, 3}));
+  Value s = g.addState("s", f32({3}));
+  Value flat = g.build(OpKind::Reshape, {w}, attrs({{"shape", std::vector<int64_t>{12}}}));
+  Value y = g.build(OpKind::Matmul, {x, w}, attrs({{"transpose_b", true}}));
+  Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Mul, {x, g.constant(0.25, f32({}))})});
+  Value ns = g.build(OpKind::Add, {s, g.build(OpKind::ReduceSum, {w}, attrs({{"axes", std::vector<int64_t>{0}}}))});
+  g.create(OpKind::Assign, {w, nw});
+  g.create(OpKind::Assign, {s, ns});
+  g.setOutputs({y, g.build(OpKind::Exp, {flat}), ns});
+  TensorMap env = randomEnvironment(g, 5);
+  CompileOptions opt;
+  opt.backend = "cpu";
+  std::unique_ptr<Executable> exe = compile(g, opt);
+  for (auto &[name, t] : env)
+    exe->set(name, t);
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<HostTensor> want = interpret(g, env); // applies the assigns to env
+    exe->run();
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(tensorsNear(exe->output(i), want[i], 1e-6)) << "step " << step << ", output " << i;
+    EXPECT_TRUE(tensorsNear(exe->get("w"), env["w"], 1e-6)) << "step " << step;
+    EXPECT_TRUE(tensorsNear(exe->get("s"), env["s"], 1e-6)) << "step " << step;
+  }
 }
 
 /// Runs the `fuse` pipeline on g and checks that it formed `regions` regions.
