@@ -76,11 +76,7 @@ TEST_P(StepAllocation, RunAllocatesNothing) {
   if (!hasCpuBackend())
     GTEST_SKIP() << "built without LLVM: no cpu backend";
   std::unique_ptr<Graph> g = parseGraphFile(std::string(KILN_SOURCE_DIR) + "/examples/mnist/train_step.kir");
-  PassManager pm;
-  pm.addPipeline("fuse");
-  PassContext ctx;
-  ctx.backend = "cpu";
-  pm.run(*g, ctx);
+  fuseFor(*g, "cpu");
   CompileOptions opt;
   opt.backend = "cpu";
   opt.threads = GetParam();

@@ -305,11 +305,7 @@ TEST_F(CpuOps, AssignsHoldOverSeveralSteps) {
 
 /// Runs the `fuse` pipeline on g and checks that it formed `regions` regions.
 void fuse(Graph &g, size_t regions) {
-  PassManager pm;
-  pm.addPipeline("fuse");
-  PassContext ctx;
-  ctx.backend = "cpu";
-  pm.run(g, ctx);
+  fuseFor(g, "cpu");
   size_t n = 0;
   for (Node *x : g.nodes())
     n += x->kind() == OpKind::Fused;

@@ -22,13 +22,8 @@ namespace {
 
 std::unique_ptr<Graph> trainStep(bool fuse) {
   std::unique_ptr<Graph> g = parseGraphFile(std::string(KILN_SOURCE_DIR) + "/examples/mnist/train_step.kir");
-  if (fuse) {
-    PassManager pm;
-    pm.addPipeline("fuse");
-    PassContext ctx;
-    ctx.backend = "cpu";
-    pm.run(*g, ctx);
-  }
+  if (fuse)
+    fuseFor(*g, "cpu");
   return g;
 }
 

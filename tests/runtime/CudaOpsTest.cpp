@@ -213,13 +213,8 @@ std::vector<OpCase> cases() {
 std::unique_ptr<Graph> buildCase(const OpCase &c) {
   auto g = std::make_unique<Graph>(c.name);
   c.build(*g);
-  if (c.fuse) {
-    PassManager pm;
-    pm.addPipeline("fuse");
-    PassContext ctx;
-    ctx.backend = "cuda";
-    pm.run(*g, ctx);
-  }
+  if (c.fuse)
+    fuseFor(*g, "cuda");
   return g;
 }
 

@@ -1,10 +1,19 @@
 // tests/support/BackendCheck.cpp - backend vs interpreter comparison of one step.
 #include "tests/support/BackendCheck.h"
 
+#include "passes/Pass.h"
 #include "runtime/Executable.h"
 #include "tests/support/TestSupport.h"
 
 namespace kiln::test {
+
+void fuseFor(Graph &g, const std::string &backend) {
+  PassManager pm;
+  pm.addPipeline("fuse");
+  PassContext ctx;
+  ctx.backend = backend;
+  pm.run(g, ctx);
+}
 
 TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh) {
   TensorMap env;

@@ -16,6 +16,9 @@
 
 namespace kiln::test {
 
+/// Runs the `fuse` pipeline on g as `backend` sees it (its fusion capabilities).
+void fuseFor(Graph &g, const std::string &backend);
+
 /// Random values for every input, parameter and state of `g` (floats uniform
 /// in [-1, 1), integers in [0, intHigh]), reproducible from `seed`.
 TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh = 9);
