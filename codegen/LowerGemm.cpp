@@ -60,7 +60,8 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   // packed B element serves mc rows and a packed A element nc columns), of
   // equal size (no thin remainder block).
   auto balanced = [](int64_t extent, int64_t blocks, int64_t unit) { return roundUp(ceilDiv(extent, blocks), unit); };
-  // Column runs (grouped images) stay whole: blocks hold whole runs.
+  // Column runs (the input rows of an extended-column convolution) stay
+  // whole: blocks hold whole runs.
   const int64_t nUnit = s.runLength > 0 ? s.runLength : nr;
   const int64_t runs = s.runLength > 0 ? ceilDiv(s.n, s.runLength) : 0;
   const int64_t runUsed = s.runUsed > 0 ? s.runUsed : s.runLength;
