@@ -247,17 +247,21 @@ bool lowerSplitK(ProgramBuilder &pb, const std::string &name, const GemmSpecFn &
   KILN_INTERNAL_CHECK(kb.kernel.body) << "gemm: split-K product " << name << " has no body";
   pb.finish(kb);
 
-  // C(i, j) = sum of the parts, in part order, stored through the epilogue.
+  lowerPartsSum(pb, name, scratch, parts, m, n, s.dtype, storeFn);
+  return true;
+}
+
+void lowerPartsSum(ProgramBuilder &pb, const std::string &name, int scratch, int64_t parts, int64_t m, int64_t n,
+                   DType t, const GemmStoreFn &store) {
   KernelBuilder sum(pb, name + "_sum");
   int in = sum.param(scratch, /*write=*/false);
   Expr i = sum.newVar("i"), j = sum.newVar("j");
-  Expr acc = load(in, s.dtype, add(mul(i, intImm(n)), j));
+  Expr acc = load(in, t, add(mul(i, intImm(n)), j));
   for (int64_t p = 1; p < parts; ++p)
-    acc = add(acc, load(in, s.dtype, add(mul(add(intImm(p * m), i), intImm(n)), j)));
-  Stmt body = forLoop(i, m, ForKind::Serial, forLoop(j, n, ForKind::Serial, storeFn(sum, i, j, acc)));
+    acc = add(acc, load(in, t, add(mul(add(intImm(p * m), i), intImm(n)), j)));
+  Stmt body = forLoop(i, m, ForKind::Serial, forLoop(j, n, ForKind::Serial, store(sum, i, j, acc)));
   sum.kernel.body = sum.makeParallel(body, static_cast<double>(n * parts));
   pb.finish(sum);
-  return true;
 }
 
 bool lowerGemm(ProgramBuilder &pb, Node &n, const std::string &name) {

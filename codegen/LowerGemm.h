@@ -61,6 +61,12 @@ using GemmStoreFn = std::function<Stmt(KernelBuilder &, const Expr &i, const Exp
 /// split does not pay; spec(kb) must then still describe the same product.
 bool lowerSplitK(ProgramBuilder &pb, const std::string &name, const GemmSpecFn &spec, const GemmStoreFn &store);
 
+/// Kernel `name`_sum: C(i, j) = the sum over p of scratch[p, i, j] (`parts`
+/// partial products of an M x N result, added in part order), stored through
+/// `store`.
+void lowerPartsSum(ProgramBuilder &pb, const std::string &name, int scratch, int64_t parts, int64_t m, int64_t n,
+                   DType t, const GemmStoreFn &store);
+
 /// Lowers a matmul node with the blocked kernel; false when it does not apply
 /// (the caller then uses simple loops).
 bool lowerGemm(ProgramBuilder &pb, Node &n, const std::string &name);

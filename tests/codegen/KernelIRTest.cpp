@@ -72,22 +72,37 @@ TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   EXPECT_EQ(p.buffers[p.storageOf(view)].type.shape, (Shape{4, 6}));
 }
 
-// The report CNN's first filter gradient (dw 32x1x5x5, K = 128*24*24) has one
-// output block: with two threads K is split into a partial-product kernel
-// and a sum kernel over a [2, 32, 25] scratch buffer; alone it is one kernel.
-TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
-  Graph g;
-  Value x = g.addInput("x", {DType::F32, {128, 1, 28, 28}});
-  Value dy = g.addInput("dy", {DType::F32, {128, 32, 24, 24}});
+/// conv2d_filter_grad of a 5x5 filter over x[128,1,side,side], dw 32x1x5x5.
+std::unique_ptr<Graph> filterGradient(int64_t side) {
+  auto g = std::make_unique<Graph>();
+  Value x = g->addInput("x", {DType::F32, {128, 1, side, side}});
+  Value dy = g->addInput("dy", {DType::F32, {128, 32, side - 4, side - 4}});
   AttrMap a;
   a.set("stride", std::vector<int64_t>{1, 1});
   a.set("padding", std::string("valid"));
   a.set("filter_shape", std::vector<int64_t>{32, 1, 5, 5});
-  g.setOutputs({g.build(OpKind::Conv2dFilterGrad, {x, dy}, a)});
+  g->setOutputs({g->build(OpKind::Conv2dFilterGrad, {x, dy}, a)});
+  return g;
+}
+
+bool hasLocal(const Kernel &k, const std::string &name) {
+  for (const BufferDecl &b : k.buffers)
+    if (b.local && b.name == name)
+      return true;
+  return false;
+}
+
+// A filter gradient like the report CNN's first (dw 32x1x5x5, K = 128*23*23)
+// has one output block: with two threads its GEMM splits K into a
+// partial-product kernel and a sum kernel over a [2, 32, 25] scratch buffer;
+// alone it is one kernel.
+TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
+  std::unique_ptr<Graph> g = filterGradient(27); // 23-wide rows: not the row form
   LowerOptions two;
   two.threads = 2;
-  Program p = lowerGraph(g, two);
+  Program p = lowerGraph(*g, two);
   ASSERT_EQ(p.kernels.size(), 2u) << printProgram(p);
+  EXPECT_TRUE(hasLocal(p.kernels[0], "bpack")) << "a GEMM";
   EXPECT_EQ(p.kernels[1].name, p.kernels[0].name + "_sum");
   EXPECT_EQ(p.kernels[0].parallelExtent, 2);
   int parts = -1;
@@ -99,7 +114,27 @@ TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
   EXPECT_EQ(p.launches[1].args, (std::vector<int>{parts, p.outputs[0]})) << printProgram(p); // parts -> dw
   LowerOptions one;
   one.threads = 1;
-  EXPECT_EQ(lowerGraph(g, one).kernels.size(), 1u);
+  EXPECT_EQ(lowerGraph(*g, one).kernels.size(), 1u);
+}
+
+// The report CNN's own first filter gradient (24-wide rows, 25 taps) is the
+// row form: dot products along ow, one part of the images per thread, then
+// the same ordered sum of the parts.
+TEST(Lowering, SmallFilterGradientIsDotProductsAlongRows) {
+  std::unique_ptr<Graph> g = filterGradient(28);
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(*g, two);
+  ASSERT_EQ(p.kernels.size(), 2u) << printProgram(p);
+  EXPECT_TRUE(hasLocal(p.kernels[0], "accall")) << "the row form";
+  EXPECT_FALSE(hasLocal(p.kernels[0], "bpack"));
+  EXPECT_EQ(p.kernels[0].parallelExtent, 2);
+  EXPECT_EQ(p.kernels[1].name, p.kernels[0].name + "_sum");
+  LowerOptions one;
+  one.threads = 1;
+  Program single = lowerGraph(*g, one);
+  ASSERT_EQ(single.kernels.size(), 1u); // one part stores dw itself
+  EXPECT_TRUE(hasLocal(single.kernels[0], "accall"));
 }
 
 } // namespace

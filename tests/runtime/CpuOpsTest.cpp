@@ -158,8 +158,12 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{{2, 2, 7, 7}, {2, 2, 3, 3}, {2, 1}, std::vector<int64_t>{1, 0, 2, 1}},
                       // Batch 32: long filter-gradient K (split over threads).
                       ConvCase{{32, 3, 12, 12}, {5, 3, 3, 3}, {1, 1}, std::string("valid")},
-                      // The report CNN's first layer: 668 extended columns, two column blocks.
+                      // The report CNN's first layer: 668 extended columns, two column blocks;
+                      // its filter gradient as dot products along 24-wide rows.
                       ConvCase{{2, 1, 28, 28}, {32, 1, 5, 5}, {1, 1}, std::string("valid")},
+                      // Row-form filter gradient over two channels, 3 filters x 6 taps per
+                      // tile, three images in two uneven parts.
+                      ConvCase{{3, 2, 10, 10}, {3, 2, 3, 3}, {1, 1}, std::string("valid")},
                       ConvCase{{32, 2, 11, 11}, {4, 2, 3, 3}, {2, 2}, std::string("same")}));
 
 // Filter gradients and matmuls whose output has few blocks but whose K is
