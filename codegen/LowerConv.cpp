@@ -31,6 +31,13 @@ Expr paddedAt(KernelBuilder &kb, Value v, const Expr &n, const Expr &c, const Ex
   return select(ok, x, constant(0, v.dtype()));
 }
 
+/// Column q of a filter flattened over its last three dims (C, KH, KW of
+/// ws = [O, C, KH, KW]) as its (c, kh, kw).
+std::array<Expr, 3> filterTap(const Expr &q, const Shape &ws) {
+  int64_t kk = ws[2] * ws[3];
+  return {div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))};
+}
+
 Window2d geometryOf(Node &node, const Shape &x, const Shape &w) {
   return windowGeometry(node.mnemonic(), x[2], x[3], w[2], w[3], node.attrs().getInts("stride"),
                         node.attrs().get("padding"));
@@ -108,12 +115,11 @@ GemmSpec convSpec(KernelBuilder &kb, Value x, Value w, Value y, const Window2d &
   s.k = ws[1] * kk;
   s.batch = xs[0];
   s.dtype = y.dtype();
-  s.a = [&kb, w, kk, ws](const Expr &, const Expr &o, const Expr &p) {
-    return kb.valueAt(w, {o, div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))});
+  s.a = [&kb, w, ws](const Expr &, const Expr &o, const Expr &p) {
+    auto [c, kh, kw] = filterTap(p, ws);
+    return kb.valueAt(w, {o, c, kh, kw});
   };
-  auto tap = [kk, ws](const Expr &p) {
-    return std::array<Expr, 3>{div(p, intImm(kk)), div(mod(p, intImm(kk)), intImm(ws[3])), mod(p, intImm(ws[3]))};
-  };
+  auto tap = [ws](const Expr &p) { return filterTap(p, ws); };
   if (!isPadded(g) && g.strideH == 1 && g.strideW == 1 && kb.pb.bufferOf(x) >= 0) {
     const int64_t width = xs[3];
     s.n = (g.outH - 1) * width + g.outW;
@@ -302,10 +308,8 @@ GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Wi
 
 /// dw(o, q) = v for column q = (c, kh, kw), without lookup tables.
 Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, Expr v) {
-  const Shape &ws = dw.shape();
-  int64_t kk = ws[2] * ws[3];
-  return kb.storeResult(dw, {o, div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))},
-                        std::move(v));
+  auto [c, kh, kw] = filterTap(q, dw.shape());
+  return kb.storeResult(dw, {o, c, kh, kw}, std::move(v));
 }
 
 /// conv2d_filter_grad with stride 1, no padding, few filter taps and OW a
@@ -356,7 +360,7 @@ bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
   }
   for (int64_t j = 0; j < tq; ++j) {
     Expr qj = add(mul(qb, intImm(tq)), intImm(j));
-    Expr c = div(qj, intImm(kk)), kh = div(mod(qj, intImm(kk)), intImm(ws[3])), kw = mod(qj, intImm(ws[3]));
+    auto [c, kh, kw] = filterTap(qj, ws);
     Expr row = add(mul(add(mul(n, intImm(xs[1])), c), intImm(xs[2])), add(oh, kh));
     Expr at = add(mul(row, intImm(xs[3])), add(mul(ch, intImm(L)), kw));
     xv[j] = kb.newVar("x", {t, static_cast<int>(L)});
@@ -520,7 +524,7 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
               pb, name, [&](KernelBuilder &k) { return filterGradSpec(k, x, dy, dw, g); },
               [&](KernelBuilder &k, const Expr &o, const Expr &q, Expr v) { return filterGradStore(k, dw, o, q, v); }))
         return;
-      kb.kernel.body = buildGemm(kb, filterGradSpec(kb, n.operand(0), n.operand(1), n.result(), g), pb.opt.vectorBytes);
+      kb.kernel.body = buildGemm(kb, filterGradSpec(kb, x, dy, dw, g), pb.opt.vectorBytes);
       if (kb.kernel.body)
         break;
     }
