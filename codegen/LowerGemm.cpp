@@ -21,6 +21,10 @@ using namespace kir;
 
 namespace {
 
+/// Largest block of C before it is split (rows x columns): the first choice
+/// of buildGemm, which lowerSplitK must see the same way.
+constexpr int64_t kBlockRows = 128, kBlockCols = 512;
+
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -67,7 +71,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   const int64_t runUsed = s.runUsed > 0 ? s.runUsed : s.runLength;
   KILN_INTERNAL_CHECK(s.runLength <= 0 || (s.cRun && runUsed <= s.runLength && (runs - 1) * s.runLength + runUsed <= s.n))
       << "gemm: bad column runs";
-  int64_t mParts = ceilDiv(s.m, 128), nParts = ceilDiv(s.n, 512);
+  int64_t mParts = ceilDiv(s.m, kBlockRows), nParts = ceilDiv(s.n, kBlockCols);
   int64_t mc = balanced(s.m, mParts, mr), nc = balanced(s.n, nParts, nUnit);
   // Few blocks (a filter gradient: one output, a long K): split the block so
   // that every thread gets work; columns first, since packing B (an implicit
@@ -106,43 +110,43 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   int cb = kb.local("cblock", t, mcp * ncp), acc = kb.local("acc", t, mr * nr);
   Expr zero = constant(0, t);
 
-  // Pack B[k0:k0+kc, n0:n0+ncp] into panels of NR columns: bpack[(jp*kc + k)*nr + j].
-  // Panels wholly inside C go first without a column check, so accessors
-  // contiguous in j pack with vector loads; the rest select 0 past C's end.
-  Expr col = add(n0, add(mul(jp, intImm(nr)), jj));
-  auto packPanels = [&](Expr begin, Expr count, bool checkColumns) {
-    Expr valid = kValid;
-    if (checkColumns)
-      valid = both(valid, binary(BinOp::Lt, col, intImm(s.n)));
-    Expr bval = s.b(bi, guardK ? min(row, intImm(s.k - 1)) : row, checkColumns ? min(col, intImm(s.n - 1)) : col);
+  // Packs panels [begin, begin + count) of an operand into buf: lane l of
+  // panel p at depth k goes to buf[(p*kc + k)*width + l], read by value(lane
+  // index from origin, K row); with `check`, lanes at or past `limit` read 0
+  // (their index clamped, so the read stays in bounds), and so do rows
+  // kValid excludes.
+  Expr rowRead = guardK ? min(row, intImm(s.k - 1)) : row;
+  auto packPanels = [&](int buf, const Expr &pv, const Expr &lv, int64_t width, const Expr &origin, int64_t limit,
+                        const std::function<Expr(const Expr &, const Expr &)> &value, Expr begin, Expr count,
+                        bool check) {
+    Expr at = add(origin, add(mul(pv, intImm(width)), lv));
+    Expr valid = check ? both(kValid, binary(BinOp::Lt, at, intImm(limit))) : kValid;
+    Expr v = value(check ? min(at, intImm(limit - 1)) : at, rowRead);
     if (valid)
-      bval = select(valid, bval, zero);
-    return forLoop(jp, std::move(begin), std::move(count), ForKind::Serial,
+      v = select(valid, v, zero);
+    return forLoop(pv, std::move(begin), std::move(count), ForKind::Serial,
                    forLoop(kk, kc, ForKind::Serial,
-                           forLoop(jj, nr, ForKind::Serial,
-                                   store(bp, add(mul(add(mul(jp, intImm(kc)), kk), intImm(nr)), jj), bval))));
+                           forLoop(lv, width, ForKind::Serial,
+                                   store(buf, add(mul(add(mul(pv, intImm(kc)), kk), intImm(width)), lv), v))));
   };
+
+  // Pack B[k0:k0+kc, n0:n0+ncp] into panels of NR columns. Panels wholly
+  // inside C go first without a column check, so accessors contiguous in j
+  // pack with vector loads; the rest select 0 past C's end.
+  auto bAt = [&](const Expr &j, const Expr &r) { return s.b(bi, r, j); };
   Stmt packB;
   if (!guardN) {
-    packB = packPanels(intImm(0), intImm(ncp / nr), false);
+    packB = packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), intImm(ncp / nr), false);
   } else {
     Expr whole = nBlocks == 1 ? intImm(std::min(ncp / nr, s.n / nr))
                               : min(intImm(ncp / nr), div(sub(intImm(s.n), n0), intImm(nr)));
-    packB = block({packPanels(intImm(0), whole, false), packPanels(whole, sub(intImm(ncp / nr), whole), true)});
+    packB = block({packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), whole, false),
+                   packPanels(bp, jp, jj, nr, n0, s.n, bAt, whole, sub(intImm(ncp / nr), whole), true)});
   }
 
-  // Pack A[m0:m0+mcp, k0:k0+kc] into panels of MR rows: apack[(ip*kc + k)*mr + i].
-  Expr arow = add(m0, add(mul(ip, intImm(mr)), ii));
-  Expr avalid = kValid;
-  if (guardM)
-    avalid = both(avalid, binary(BinOp::Lt, arow, intImm(s.m)));
-  Expr aval = s.a(bi, guardM ? min(arow, intImm(s.m - 1)) : arow, guardK ? min(row, intImm(s.k - 1)) : row);
-  if (avalid)
-    aval = select(avalid, aval, zero);
-  Stmt packA = forLoop(ip, mcp / mr, ForKind::Serial,
-                       forLoop(kk, kc, ForKind::Serial,
-                               forLoop(ii, mr, ForKind::Serial,
-                                       store(ap, add(mul(add(mul(ip, intImm(kc)), kk), intImm(mr)), ii), aval))));
+  // Pack A[m0:m0+mcp, k0:k0+kc] into panels of MR rows.
+  auto aAt = [&](const Expr &i, const Expr &r) { return s.a(bi, i, r); };
+  Stmt packA = packPanels(ap, ip, ii, mr, m0, s.m, aAt, intImm(0), intImm(mcp / mr), guardM);
 
   // The micro-kernel on tile (ip, jp) of the block.
   Expr cbase = add(mul(mul(ip, intImm(mr)), intImm(ncp)), mul(jp, intImm(nr)));
@@ -230,7 +234,7 @@ bool lowerSplitK(ProgramBuilder &pb, const std::string &name, const GemmSpecFn &
   // when they leave threads idle, and only into parts long enough to hide
   // the extra pass over the partial products.
   const int64_t threads = pb.opt.threads;
-  const int64_t blocks = ceilDiv(s.m, 128) * ceilDiv(s.n, 512);
+  const int64_t blocks = ceilDiv(s.m, kBlockRows) * ceilDiv(s.n, kBlockCols);
   if (threads < 2 || blocks >= threads)
     return false;
   const int64_t parts = std::min(ceilDiv(threads, blocks), s.k / 1024);
