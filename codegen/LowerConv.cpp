@@ -6,7 +6,7 @@
 // filter gradient is dy[O, N*OH*OW] x cols^T. The packing routines read
 // through accessors that return 0 in the padding, so no im2col buffer exists.
 // Fallback: direct loops with a row of accumulators.
-#include "codegen/LowerContext.h"
+#include "codegen/LowerConvCommon.h"
 #include "codegen/LowerGemm.h"
 
 #include "ir/Error.h"
@@ -23,26 +23,6 @@ using namespace kir;
 
 namespace {
 
-/// Value v (NCHW) at (n, c, ih, iw), 0 outside [0,H)x[0,W).
-Expr paddedAt(KernelBuilder &kb, Value v, const Expr &n, const Expr &c, const Expr &ih, const Expr &iw) {
-  const Shape &s = v.shape();
-  Expr ok = binary(BinOp::And, inRange(ih, s[2]), inRange(iw, s[3]));
-  Expr x = kb.valueAt(v, {n, c, clampIndex(ih, s[2]), clampIndex(iw, s[3])});
-  return select(ok, x, constant(0, v.dtype()));
-}
-
-/// Column q of a filter flattened over its last three dims (C, KH, KW of
-/// ws = [O, C, KH, KW]) as its (c, kh, kw).
-std::array<Expr, 3> filterTap(const Expr &q, const Shape &ws) {
-  int64_t kk = ws[2] * ws[3];
-  return {div(q, intImm(kk)), div(mod(q, intImm(kk)), intImm(ws[3])), mod(q, intImm(ws[3]))};
-}
-
-Window2d geometryOf(Node &node, const Shape &x, const Shape &w) {
-  return windowGeometry(node.mnemonic(), x[2], x[3], w[2], w[3], node.attrs().getInts("stride"),
-                        node.attrs().get("padding"));
-}
-
 /// A local i64 lookup table t[i] = f(i), i in [0, size), filled once per
 /// parallel iteration by the GEMM's setup; returns its reader. Packing reads
 /// the table instead of dividing the element index per element.
@@ -54,8 +34,6 @@ std::function<Expr(const Expr &)> table(KernelBuilder &kb, GemmSpec &s, const st
   s.locals.push_back(buf);
   return [buf](const Expr &at) { return load(buf, DType::I64, at); };
 }
-
-bool isPadded(const Window2d &g) { return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right; }
 
 /// True when y's stores (through its fused epilogue, if any) may address
 /// element (n, c, oh, ow) as (n, c, 0, oh*OW + ow): the same linear address,
@@ -325,7 +303,7 @@ Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, 
 bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
   Value x = node.operand(0), dy = node.operand(1), dw = node.result();
   const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
-  Window2d g = geometryOf(node, xs, ws);
+  Window2d g = convGeometry(node, xs, ws);
   DType t = dw.dtype();
   constexpr int64_t L = 8;
   const int64_t kk = ws[2] * ws[3], q = ws[1] * kk, o = ws[0];
@@ -410,7 +388,7 @@ bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
 void conv2dLoops(KernelBuilder &kb, Node &node) {
   Value x = node.operand(0), w = node.operand(1), y = node.result();
   const Shape &xs = x.shape(), &ws = w.shape();
-  Window2d g = geometryOf(node, xs, ws);
+  Window2d g = convGeometry(node, xs, ws);
   DType t = y.dtype();
   Expr n = kb.newVar("n"), o = kb.newVar("o"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
   Expr c = kb.newVar("c"), kh = kb.newVar("kh"), kw = kb.newVar("kw");
@@ -433,7 +411,7 @@ void conv2dLoops(KernelBuilder &kb, Node &node) {
 void inputGradLoops(KernelBuilder &kb, Node &node) {
   Value dy = node.operand(0), w = node.operand(1), dx = node.result();
   const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
-  Window2d g = geometryOf(node, xs, ws);
+  Window2d g = convGeometry(node, xs, ws);
   DType t = dx.dtype();
   Expr n = kb.newVar("n"), c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
   Expr o = kb.newVar("o"), kh = kb.newVar("kh"), kw = kb.newVar("kw");
@@ -462,7 +440,7 @@ void inputGradLoops(KernelBuilder &kb, Node &node) {
 void filterGradLoops(KernelBuilder &kb, Node &node) {
   Value x = node.operand(0), dy = node.operand(1), dw = node.result();
   const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
-  Window2d g = geometryOf(node, xs, ws);
+  Window2d g = convGeometry(node, xs, ws);
   DType t = dw.dtype();
   Expr o = kb.newVar("o"), c = kb.newVar("c"), n = kb.newVar("n"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
   Expr kh = kb.newVar("kh"), kw = kb.newVar("kw");
@@ -493,8 +471,10 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
   switch (n.kind()) {
   case OpKind::Conv2d:
     if (blocked) {
+      if (convChannels(pb, n, name) || convRows(pb, n, name))
+        return;
       Value x = n.operand(0), w = n.operand(1);
-      Window2d g = geometryOf(n, x.shape(), w.shape());
+      Window2d g = convGeometry(n, x.shape(), w.shape());
       kb.kernel.body = buildGemm(kb, convSpec(kb, x, w, n.result(), g), pb.opt.vectorBytes);
       if (kb.kernel.body)
         break;
@@ -503,7 +483,7 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
     break;
   case OpKind::Conv2dInputGrad:
     if (blocked) {
-      Window2d g = geometryOf(n, n.result().shape(), n.operand(1).shape());
+      Window2d g = convGeometry(n, n.result().shape(), n.operand(1).shape());
       if (auto col2im = inputGradCol2im(kb, n.operand(0), n.operand(1), n.result(), g))
         kb.kernel.body = buildGemm(kb, *col2im, pb.opt.vectorBytes);
       else
@@ -516,8 +496,8 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
   case OpKind::Conv2dFilterGrad:
     if (blocked) {
       Value x = n.operand(0), dy = n.operand(1), dw = n.result();
-      Window2d g = geometryOf(n, x.shape(), dw.shape());
-      if (filterGradRows(pb, n, name))
+      Window2d g = convGeometry(n, x.shape(), dw.shape());
+      if (filterGradRows(pb, n, name) || filterGradChannels(pb, n, name))
         return;
       // A small dw with a long K (N*OH*OW) has too few blocks for the threads.
       if (lowerSplitK(

@@ -72,15 +72,15 @@ TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   EXPECT_EQ(p.buffers[p.storageOf(view)].type.shape, (Shape{4, 6}));
 }
 
-/// conv2d_filter_grad of a 5x5 filter over x[128,1,side,side], dw 32x1x5x5.
-std::unique_ptr<Graph> filterGradient(int64_t side) {
+/// conv2d_filter_grad of a 5x5 filter over x[128,1,side,side], dw fx1x5x5.
+std::unique_ptr<Graph> filterGradient(int64_t side, int64_t f = 32) {
   auto g = std::make_unique<Graph>();
   Value x = g->addInput("x", {DType::F32, {128, 1, side, side}});
-  Value dy = g->addInput("dy", {DType::F32, {128, 32, side - 4, side - 4}});
+  Value dy = g->addInput("dy", {DType::F32, {128, f, side - 4, side - 4}});
   AttrMap a;
   a.set("stride", std::vector<int64_t>{1, 1});
   a.set("padding", std::string("valid"));
-  a.set("filter_shape", std::vector<int64_t>{32, 1, 5, 5});
+  a.set("filter_shape", std::vector<int64_t>{f, 1, 5, 5});
   g->setOutputs({g->build(OpKind::Conv2dFilterGrad, {x, dy}, a)});
   return g;
 }
@@ -92,12 +92,13 @@ bool hasLocal(const Kernel &k, const std::string &name) {
   return false;
 }
 
-// A filter gradient like the report CNN's first (dw 32x1x5x5, K = 128*23*23)
-// has one output block: with two threads its GEMM splits K into a
-// partial-product kernel and a sum kernel over a [2, 32, 25] scratch buffer;
-// alone it is one kernel.
+// A filter gradient like the report CNN's first but with 20 filters (dw
+// 20x1x5x5, K = 128*23*23) has one output block: with two threads its GEMM
+// splits K into a partial-product kernel and a sum kernel over a [2, 20, 25]
+// scratch buffer; alone it is one kernel.
 TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
-  std::unique_ptr<Graph> g = filterGradient(27); // 23-wide rows: not the row form
+  // 23-wide rows: not the row form; 20 filters: not vectors along the filters.
+  std::unique_ptr<Graph> g = filterGradient(27, 20);
   LowerOptions two;
   two.threads = 2;
   Program p = lowerGraph(*g, two);
@@ -110,7 +111,7 @@ TEST(Lowering, FilterGradientWithFewBlocksSplitsK) {
     if (p.buffers[b].name == p.kernels[0].name + ".parts")
       parts = static_cast<int>(b);
   ASSERT_GE(parts, 0) << printProgram(p);
-  EXPECT_EQ(p.buffers[parts].type.shape, (Shape{2, 32, 25}));
+  EXPECT_EQ(p.buffers[parts].type.shape, (Shape{2, 20, 25}));
   EXPECT_EQ(p.launches[1].args, (std::vector<int>{parts, p.outputs[0]})) << printProgram(p); // parts -> dw
   LowerOptions one;
   one.threads = 1;
@@ -135,6 +136,54 @@ TEST(Lowering, SmallFilterGradientIsDotProductsAlongRows) {
   Program single = lowerGraph(*g, one);
   ASSERT_EQ(single.kernels.size(), 1u); // one part stores dw itself
   EXPECT_TRUE(hasLocal(single.kernels[0], "accall"));
+}
+
+/// conv2d of x[8, c, side, side] with f filters of 3x3, and its filter gradient.
+std::unique_ptr<Graph> convAndFilterGradient(int64_t c, int64_t side, int64_t f) {
+  auto g = std::make_unique<Graph>();
+  Value x = g->addInput("x", {DType::F32, {8, c, side, side}});
+  Value w = g->addInput("w", {DType::F32, {f, c, 3, 3}});
+  Value dy = g->addInput("dy", {DType::F32, {8, f, side - 2, side - 2}});
+  AttrMap a;
+  a.set("stride", std::vector<int64_t>{1, 1});
+  a.set("padding", std::string("valid"));
+  AttrMap af = a;
+  af.set("filter_shape", std::vector<int64_t>{f, c, 3, 3});
+  g->setOutputs({g->build(OpKind::Conv2d, {x, w}, a), g->build(OpKind::Conv2dFilterGrad, {x, dy}, af)});
+  return g;
+}
+
+// The report CNN's second convolution (64 filters, 288 taps, 10-wide rows)
+// runs with vectors along the filters: conv2d transposes the filter in a
+// `_wt` kernel, then per image sums outer products into a channel-minor
+// block; the filter gradient transposes each image's dy and sums per part.
+TEST(Lowering, ManyFiltersAreVectorsAlongTheFilters) {
+  std::unique_ptr<Graph> g = convAndFilterGradient(32, 12, 64);
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(*g, two);
+  ASSERT_EQ(p.kernels.size(), 4u) << printProgram(p);
+  EXPECT_EQ(p.kernels[0].name, p.kernels[1].name + "_wt");
+  EXPECT_FALSE(hasLocal(p.kernels[1], "bpack")) << "not a GEMM";
+  EXPECT_TRUE(hasLocal(p.kernels[1], "cblock"));
+  EXPECT_EQ(p.kernels[1].parallelExtent, 8); // one image per iteration
+  EXPECT_TRUE(hasLocal(p.kernels[2], "dyt")) << printKernel(p.kernels[2]);
+  EXPECT_EQ(p.kernels[2].parallelExtent, 2); // one part per thread
+  EXPECT_EQ(p.kernels[3].name, p.kernels[2].name + "_sum");
+}
+
+// With 16-wide output rows and 40 taps, conv2d runs along output rows
+// (filter values broadcast); 36 filters are no multiple of the vector length,
+// so the filter gradient stays a GEMM.
+TEST(Lowering, ShortFilterConvolutionRunsAlongRows) {
+  std::unique_ptr<Graph> g = convAndFilterGradient(4, 18, 36);
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(*g, two);
+  ASSERT_GE(p.kernels.size(), 2u) << printProgram(p);
+  EXPECT_TRUE(hasLocal(p.kernels[0], "rowblock")) << printKernel(p.kernels[0]);
+  EXPECT_FALSE(hasLocal(p.kernels[0], "bpack"));
+  EXPECT_TRUE(hasLocal(p.kernels[1], "bpack")) << printKernel(p.kernels[1]);
 }
 
 } // namespace

@@ -164,7 +164,23 @@ INSTANTIATE_TEST_SUITE_P(
                       // Row-form filter gradient over two channels, 3 filters x 6 taps per
                       // tile, three images in two uneven parts.
                       ConvCase{{3, 2, 10, 10}, {3, 2, 3, 3}, {1, 1}, std::string("valid")},
-                      ConvCase{{32, 2, 11, 11}, {4, 2, 3, 3}, {2, 2}, std::string("same")}));
+                      ConvCase{{32, 2, 11, 11}, {4, 2, 3, 3}, {2, 2}, std::string("same")},
+                      // Vectors along the output channels (multiples of the vector length):
+                      // 64 filters x 72 taps, 100 pixels (tiles of 6 leave 4);
+                      ConvCase{{3, 8, 12, 12}, {64, 8, 3, 3}, {1, 1}, std::string("valid")},
+                      // 32 filters, 81 taps (tiles of 12 leave 9), stride 2, a padded copy;
+                      ConvCase{{2, 9, 11, 10}, {32, 9, 3, 3}, {2, 2}, std::string("same")},
+                      // 48 filters (three vectors), uneven stride and padding, 75 taps;
+                      ConvCase{{2, 5, 9, 9}, {48, 5, 3, 5}, {2, 1}, std::vector<int64_t>{1, 0, 2, 1}},
+                      // 128 filters in two blocks of channels;
+                      ConvCase{{2, 8, 8, 8}, {128, 8, 3, 3}, {1, 1}, std::string("valid")},
+                      // one image: conv2d stays a GEMM, the filter gradient has one part.
+                      ConvCase{{1, 4, 6, 6}, {16, 4, 3, 3}, {1, 1}, std::string("same")},
+                      // conv2d along output rows (OW a multiple of 8): 32 columns are a chunk
+                      // of three vectors and one of one, 10 filters a tile of 8 and one of 2;
+                      ConvCase{{2, 3, 34, 33}, {10, 3, 3, 2}, {1, 1}, std::string("valid")},
+                      // padded (a zero-padded copy of the image), one image.
+                      ConvCase{{1, 2, 16, 16}, {5, 2, 3, 3}, {1, 1}, std::string("same")}));
 
 // Filter gradients and matmuls whose output has few blocks but whose K is
 // long split K over the threads (partial products, then a sum kernel); odd K,

@@ -1,0 +1,413 @@
+// codegen/LowerConvDirect.cpp - convolutions with vectors along the output channels.
+//
+// conv2d and its filter gradient as sums of outer products, without im2col:
+// a tile of R pixels (conv2d) or R filter taps (filter gradient) times VB
+// vectors of L output channels keeps R*VB vector accumulators in registers.
+// Per step: VB vector loads of an operand that is contiguous along the output
+// channels (the filter transposed to [C*KH*KW, O] by a small `_wt` kernel, or
+// one image's dy transposed to [OH*OW, O]), R scalar loads of x, each
+// broadcast, and R*VB FMAs. x is read where it lies (one image is
+// L1-sized), through a table of tap offsets, so nothing is packed or
+// gathered and, unlike the extended-column GEMM, no column is computed and
+// dropped. Results come out channel-minor and are transposed on their way
+// out (conv2d's epilogue, the filter gradient's store of its sums).
+// Napkin math (AVX-512, conv2d 64 filters): VB=4, R=6 is 24 zmm accumulators,
+// 4 loads and 6 broadcasts per 24 FMAs.
+#include "codegen/LowerConvCommon.h"
+#include "codegen/LowerGemm.h"
+
+#include "ir/Error.h"
+
+namespace kiln::lower {
+
+using namespace kir;
+
+namespace {
+
+/// Fewest filter taps (C*KH*KW) for conv2d's channel form: with fewer, the
+/// transposing epilogue costs more than the outer products save.
+constexpr int64_t kMinTaps = 64;
+/// Largest local copy of a padded image, in bytes.
+constexpr int64_t kMaxImageBytes = 512 * 1024;
+
+/// The register tile: VB vectors of L output channels times R rows (pixels
+/// or taps), at most 24 accumulators and 12 broadcasts per step.
+struct Tile {
+  int64_t lanes = 0, vectors = 0, rows = 0;
+  int64_t width() const { return lanes * vectors; } // output channels per block
+};
+
+/// The tile for o output channels, or lanes 0 when o is not a multiple of
+/// the vector length.
+Tile tileFor(int64_t o, int vectorBytes) {
+  Tile t;
+  t.lanes = vectorBytes / 4;
+  if (t.lanes < 8 || o % t.lanes != 0)
+    return {};
+  const int64_t nv = o / t.lanes;
+  for (int64_t vb : {4, 3, 2, 1})
+    if (nv % vb == 0) {
+      t.vectors = vb;
+      break;
+    }
+  t.rows = std::min<int64_t>(12, 24 / t.vectors);
+  return t;
+}
+
+/// x's image n as the kernels read it: element (c, ih, iw) of the padded
+/// image is buf[base + c*plane + ih*row + iw]. In place when x has a buffer
+/// and no padding, else a zero-padded local copy that `fill` writes.
+struct Image {
+  int buf = -1;
+  int local = -1; ///< the copy's local buffer, or -1
+  int64_t row = 0, plane = 0;
+  Expr base;
+  Stmt fill;
+};
+
+std::optional<Image> imageOf(KernelBuilder &kb, Value x, const Window2d &g, const Expr &n) {
+  const Shape &xs = x.shape();
+  Image im;
+  if (!isPadded(g) && kb.pb.bufferOf(x) >= 0) {
+    im.buf = kb.paramOf(x, false);
+    im.row = xs[3];
+    im.plane = xs[2] * xs[3];
+    im.base = mul(n, intImm(xs[1] * im.plane));
+    return im;
+  }
+  const int64_t hp = xs[2] + g.pad.top + g.pad.bottom, wp = xs[3] + g.pad.left + g.pad.right;
+  if (xs[1] * hp * wp * static_cast<int64_t>(dtypeSize(x.dtype())) > kMaxImageBytes)
+    return std::nullopt;
+  im.buf = im.local = kb.local("image", x.dtype(), xs[1] * hp * wp);
+  im.row = wp;
+  im.plane = hp * wp;
+  im.base = intImm(0);
+  Expr c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
+  Expr at = add(mul(add(mul(c, intImm(hp)), ih), intImm(wp)), iw);
+  Expr v = paddedAt(kb, x, n, c, sub(ih, intImm(g.pad.top)), sub(iw, intImm(g.pad.left)));
+  im.fill = forLoop(c, xs[1], ForKind::Serial,
+                    forLoop(ih, hp, ForKind::Serial, forLoop(iw, wp, ForKind::Serial, store(im.buf, at, v))));
+  return im;
+}
+
+/// Local i64 table off[q] = the offset of filter tap q = (c, kh, kw) in an
+/// image; returns its buffer and the statement that fills it.
+std::pair<int, Stmt> tapOffsets(KernelBuilder &kb, const Shape &ws, const Image &im) {
+  const int64_t taps = ws[1] * ws[2] * ws[3];
+  int buf = kb.local("off", DType::I64, taps);
+  Expr q = kb.newVar("q");
+  auto [c, kh, kw] = filterTap(q, ws);
+  Expr off = add(add(mul(c, intImm(im.plane)), mul(kh, intImm(im.row))), kw);
+  return {buf, forLoop(q, taps, ForKind::Serial, store(buf, q, off))};
+}
+
+/// Wraps body in `let var = value`, first binding outermost.
+Stmt withLets(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body) {
+  for (size_t i = lets.size(); i-- > 0;)
+    body = letStmt(lets[i].first, lets[i].second, body);
+  return body;
+}
+
+/// The accumulators of an R x VB tile: vector (r, v) at acc[(r*VB + v)*L].
+struct TileCode {
+  KernelBuilder &kb;
+  Tile tile;
+  int acc;
+  DType t;
+
+  Expr slot(int64_t r, int64_t v) const { return intImm((r * tile.vectors + v) * tile.lanes); }
+  int lanes() const { return static_cast<int>(tile.lanes); }
+
+  /// One step: acc(r, v) += splat(scalars[r]) * vectors[v].
+  Stmt step(const std::function<Expr(int64_t v)> &vector, const std::function<Expr(int64_t r)> &scalar,
+            int64_t rows) const {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::vector<Expr> vs, ss;
+    for (int64_t v = 0; v < tile.vectors; ++v) {
+      vs.push_back(kb.newVar("w", {t, lanes()}));
+      lets.push_back({vs.back(), vector(v)});
+    }
+    std::vector<Stmt> fmas;
+    for (int64_t r = 0; r < rows; ++r) {
+      ss.push_back(kb.newVar("x", {t, lanes()}));
+      lets.push_back({ss.back(), splat(scalar(r), lanes())});
+      for (int64_t v = 0; v < tile.vectors; ++v)
+        fmas.push_back(store(acc, slot(r, v), add(load(acc, t, slot(r, v), lanes()), mul(ss[r], vs[v]))));
+    }
+    return withLets(lets, block(std::move(fmas)));
+  }
+
+  /// acc(r, v) = 0 for r < rows.
+  Stmt zero(int64_t rows) const {
+    std::vector<Stmt> s;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < tile.vectors; ++v)
+        s.push_back(store(acc, slot(r, v), splat(constant(0, t), lanes())));
+    return block(std::move(s));
+  }
+};
+
+/// buf[at(r, v)] = acc(r, v) for r < rows.
+Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at) {
+  std::vector<Stmt> s;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < tc.tile.vectors; ++v)
+      s.push_back(store(buf, at(r, v), load(tc.acc, tc.t, tc.slot(r, v), tc.lanes())));
+  return block(std::move(s));
+}
+
+/// Loads acc(r, v) = buf[at(r, v)] for r < rows.
+Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at) {
+  std::vector<Stmt> s;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < tc.tile.vectors; ++v)
+      s.push_back(store(tc.acc, tc.slot(r, v), load(buf, tc.t, at(r, v), tc.lanes())));
+  return block(std::move(s));
+}
+
+/// Tiles of `rows` over [0, extent): whole tiles in a loop, then the rest as
+/// one shorter tile; body(first row, rows in the tile).
+Stmt overTiles(KernelBuilder &kb, int64_t extent, int64_t rows, const std::function<Stmt(const Expr &, int64_t)> &body) {
+  std::vector<Stmt> s;
+  if (extent / rows > 0) {
+    Expr i = kb.newVar("tile");
+    s.push_back(forLoop(i, extent / rows, ForKind::Serial, body(mul(i, intImm(rows)), rows)));
+  }
+  if (extent % rows)
+    s.push_back(body(intImm(extent / rows * rows), extent % rows));
+  return block(std::move(s));
+}
+
+} // namespace
+
+bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value x = node.operand(0), w = node.operand(1), y = node.result();
+  const Shape &xs = x.shape(), &ws = w.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = y.dtype();
+  const Tile tile = tileFor(ws[0], pb.opt.vectorBytes);
+  const int64_t o = ws[0], taps = ws[1] * ws[2] * ws[3], pixels = g.outH * g.outW, images = xs[0];
+  if (t != DType::F32 || x.dtype() != t || tile.lanes == 0 || taps < kMinTaps || images < std::max(1, pb.opt.threads) ||
+      pixels * o * 4 > kMaxImageBytes || pb.bufferOf(w) < 0)
+    return false;
+
+  KernelBuilder kb(pb, name);
+  Expr n = kb.newVar("n");
+  std::optional<Image> im = imageOf(kb, x, g, n);
+  if (!im)
+    return false;
+
+  // The filter as wt[q, o] (contiguous along the output channels).
+  int wt = pb.addBuffer(name + ".wt", TensorType{t, {taps, o}}, BufferRole::Temp);
+  {
+    KernelBuilder pk(pb, name + "_wt");
+    int out = pk.param(wt, /*write=*/true);
+    Expr q = pk.newVar("q"), oc = pk.newVar("o");
+    auto [c, kh, kw] = filterTap(q, ws);
+    Stmt body = forLoop(q, taps, ForKind::Serial,
+                        forLoop(oc, o, ForKind::Scalar, store(out, add(mul(q, intImm(o)), oc), pk.valueAt(w, {oc, c, kh, kw}))));
+    pk.kernel.body = body;
+    pb.finish(pk);
+  }
+
+  int wb = kb.param(wt, /*write=*/false);
+  auto [offs, fillOffs] = tapOffsets(kb, ws, *im);
+  int cb = kb.local("cblock", t, pixels * o), acc = kb.local("acc", t, tile.rows * tile.vectors * tile.lanes);
+  TileCode tc{kb, tile, acc, t};
+  Expr ob = kb.newVar("ob"), q = kb.newVar("q");
+  Expr ocBase = mul(ob, intImm(tile.width()));
+
+  // R pixels from pixel p0 on (a flat index over OH x OW, rows may wrap).
+  auto pixelTile = [&](const Expr &p0, int64_t rows) {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::vector<Expr> at;
+    Expr d = kb.newVar("d");
+    for (int64_t r = 0; r < rows; ++r) {
+      Expr p = add(p0, intImm(r));
+      Expr pix = add(mul(div(p, intImm(g.outW)), intImm(g.strideH * im->row)), mul(mod(p, intImm(g.outW)), intImm(g.strideW)));
+      at.push_back(kb.newVar("px"));
+      lets.push_back({at.back(), add(im->base, pix)});
+    }
+    Stmt inner = letStmt(d, load(offs, DType::I64, q),
+                         tc.step([&](int64_t v) { return load(wb, t, add(add(mul(q, intImm(o)), ocBase), intImm(v * tile.lanes)), tc.lanes()); },
+                                 [&](int64_t r) { return load(im->buf, t, add(at[r], d)); }, rows));
+    Stmt kloop = forLoop(q, taps, ForKind::Serial, inner);
+    Stmt save = saveTile(tc, rows, cb, [&](int64_t r, int64_t v) {
+      return add(add(mul(add(p0, intImm(r)), intImm(o)), ocBase), intImm(v * tile.lanes));
+    });
+    return withLets(lets, alloc(acc, block({tc.zero(rows), kloop, save})));
+  };
+  Stmt blocks = forLoop(ob, o / tile.width(), ForKind::Serial,
+                        overTiles(kb, pixels, tile.rows, pixelTile));
+
+  // Channel-minor results to NCHW, through the epilogue.
+  Expr oc = kb.newVar("o"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr from = add(mul(add(mul(oh, intImm(g.outW)), ow), intImm(o)), oc);
+  Stmt out = forLoop(oc, o, ForKind::Serial,
+                     forLoop(oh, g.outH, ForKind::Serial,
+                             forLoop(ow, g.outW, ForKind::Scalar, kb.storeResult(y, {n, oc, oh, ow}, load(cb, t, from)))));
+
+  std::vector<Stmt> steps{fillOffs};
+  if (im->fill)
+    steps.push_back(im->fill);
+  steps.push_back(blocks);
+  steps.push_back(out);
+  Stmt body = alloc(offs, alloc(cb, block(std::move(steps))));
+  if (im->local >= 0)
+    body = alloc(im->local, body);
+  kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body), 2.0 * static_cast<double>(o * taps * pixels));
+  pb.finish(kb);
+  return true;
+}
+
+bool filterGradChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value x = node.operand(0), dy = node.operand(1), dw = node.result();
+  const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = dw.dtype();
+  const Tile tile = tileFor(ws[0], pb.opt.vectorBytes);
+  const int64_t o = ws[0], taps = ws[1] * ws[2] * ws[3], pixels = ys[2] * ys[3], images = xs[0];
+  if (t != DType::F32 || x.dtype() != t || dy.dtype() != t || tile.lanes == 0 ||
+      (pixels + taps) * o * 4 > kMaxImageBytes)
+    return false;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pb.opt.threads, images));
+
+  KernelBuilder kb(pb, name);
+  Expr part = kb.newVar("part"), n = kb.newVar("n");
+  std::optional<Image> im = imageOf(kb, x, g, n);
+  if (!im)
+    return false;
+  auto [offs, fillOffs] = tapOffsets(kb, ws, *im);
+  // all[q, o]: the sums of this part; dyt[p, o]: one image's dy, transposed.
+  int all = kb.local("accall", t, taps * o), dyt = kb.local("dyt", t, pixels * o);
+  int acc = kb.local("acc", t, tile.rows * tile.vectors * tile.lanes);
+  TileCode tc{kb, tile, acc, t};
+  Expr ob = kb.newVar("ob"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr ocBase = mul(ob, intImm(tile.width()));
+
+  // R taps from tap q0 on, over all pixels of image n.
+  auto tapTile = [&](const Expr &q0, int64_t rows) {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::vector<Expr> at;
+    for (int64_t r = 0; r < rows; ++r) {
+      at.push_back(kb.newVar("xt"));
+      lets.push_back({at.back(), add(im->base, load(offs, DType::I64, add(q0, intImm(r))))});
+    }
+    auto home = [&](int64_t r, int64_t v) {
+      return add(add(mul(add(q0, intImm(r)), intImm(o)), ocBase), intImm(v * tile.lanes));
+    };
+    Expr pix = add(mul(oh, intImm(g.strideH * im->row)), mul(ow, intImm(g.strideW)));
+    Expr dyAt = add(mul(add(mul(oh, intImm(ys[3])), ow), intImm(o)), ocBase);
+    Stmt step = tc.step([&](int64_t v) { return load(dyt, t, add(dyAt, intImm(v * tile.lanes)), tc.lanes()); },
+                        [&](int64_t r) { return load(im->buf, t, add(at[r], pix)); }, rows);
+    Stmt sweep = forLoop(oh, ys[2], ForKind::Serial, forLoop(ow, ys[3], ForKind::Serial, step));
+    return withLets(lets, alloc(acc, block({loadTile(tc, rows, all, home), sweep, saveTile(tc, rows, all, home)})));
+  };
+
+  Expr oc = kb.newVar("o"), e = kb.newVar("e");
+  Stmt transpose = forLoop(oc, o, ForKind::Serial,
+                           forLoop(oh, ys[2], ForKind::Serial,
+                                   forLoop(ow, ys[3], ForKind::Scalar,
+                                           store(dyt, add(mul(add(mul(oh, intImm(ys[3])), ow), intImm(o)), oc),
+                                                 kb.valueAt(dy, {n, oc, oh, ow})))));
+  std::vector<Stmt> perImage;
+  if (im->fill)
+    perImage.push_back(im->fill);
+  perImage.push_back(transpose);
+  perImage.push_back(forLoop(ob, o / tile.width(), ForKind::Serial, overTiles(kb, taps, tile.rows, tapTile)));
+  Expr first = div(mul(part, intImm(images)), intImm(parts));
+  Expr last = div(mul(add(part, intImm(1)), intImm(images)), intImm(parts));
+  Stmt sweep = forLoop(n, first, sub(last, first), ForKind::Serial, block(std::move(perImage)));
+  Stmt zero = forLoop(e, taps * o, ForKind::Serial, store(all, e, constant(0, t)));
+
+  // This part's sums: dw itself with one part, else a partial product.
+  Expr q = kb.newVar("q");
+  Expr sum = load(all, t, add(mul(q, intImm(o)), oc));
+  auto put = [&](KernelBuilder &k, const Expr &oi, const Expr &qi, Expr v) {
+    auto [c, kh, kw] = filterTap(qi, ws);
+    return k.storeResult(dw, {oi, c, kh, kw}, std::move(v));
+  };
+  int scratch = -1;
+  Stmt out;
+  if (parts == 1) {
+    out = put(kb, oc, q, sum);
+  } else {
+    scratch = pb.addBuffer(name + ".parts", TensorType{t, {parts, o, taps}}, BufferRole::Temp);
+    int sb = kb.param(scratch, /*write=*/true);
+    out = store(sb, add(mul(add(mul(part, intImm(o)), oc), intImm(taps)), q), sum);
+  }
+  Stmt sums = forLoop(oc, o, ForKind::Serial, forLoop(q, taps, ForKind::Scalar, out));
+  Stmt partBody = block({fillOffs, zero, sweep, sums});
+  partBody = alloc(offs, alloc(all, alloc(dyt, partBody)));
+  if (im->local >= 0)
+    partBody = alloc(im->local, partBody);
+  double flops = 2.0 * static_cast<double>(o * taps * pixels * images);
+  kb.kernel.body = kb.makeParallel(forLoop(part, parts, ForKind::Serial, partBody), flops / static_cast<double>(parts));
+  pb.finish(kb);
+  if (parts > 1)
+    lowerPartsSum(pb, name, scratch, parts, o, taps, t, put);
+  return true;
+}
+
+bool convRows(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value x = node.operand(0), w = node.operand(1), y = node.result();
+  const Shape &xs = x.shape(), &ws = w.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = y.dtype();
+  constexpr int64_t L = 8;
+  const int64_t o = ws[0], taps = ws[1] * ws[2] * ws[3], images = xs[0];
+  if (t != DType::F32 || x.dtype() != t || pb.opt.vectorBytes < 32 || g.strideH != 1 || g.strideW != 1 ||
+      g.outW % L != 0 || pb.bufferOf(w) < 0)
+    return false;
+  // 8 filters x 3 vectors of a row (24 accumulators) with 32 vector
+  // registers, 4 x 3 with 16.
+  const int64_t rows = pb.opt.vectorBytes >= 64 ? 8 : 4, chunk = std::min<int64_t>(3, g.outW / L);
+
+  KernelBuilder kb(pb, name);
+  Expr n = kb.newVar("n");
+  std::optional<Image> im = imageOf(kb, x, g, n);
+  if (!im)
+    return false;
+  int wb = kb.paramOf(w, false);
+  auto [offs, fillOffs] = tapOffsets(kb, ws, *im);
+  int acc = kb.local("acc", t, rows * chunk * L), rb = kb.local("rowblock", t, rows * chunk * L);
+  Expr oh = kb.newVar("oh"), cv = kb.newVar("cv"), q = kb.newVar("q"), r = kb.newVar("r"), j = kb.newVar("j");
+
+  // Filters o0 .. o0+fr of output row oh, columns from ow0 on (vectors of L).
+  auto rowTile = [&](const Expr &o0, int64_t fr, const Expr &ow0, int64_t vectors) {
+    TileCode part{kb, {L, vectors, fr}, acc, t};
+    Expr d = kb.newVar("d");
+    Expr rowAt = add(add(im->base, mul(oh, intImm(im->row))), ow0);
+    Stmt step = letStmt(d, load(offs, DType::I64, q),
+                        part.step([&](int64_t v) { return load(im->buf, t, add(add(rowAt, d), intImm(v * L)), L); },
+                                  [&](int64_t f) { return load(wb, t, add(mul(add(o0, intImm(f)), intImm(taps)), q)); },
+                                  fr));
+    Stmt save = saveTile(part, fr, rb, [&](int64_t f, int64_t v) { return intImm((f * vectors + v) * L); });
+    Stmt put = kb.storeResult(y, {n, add(o0, r), oh, add(ow0, j)}, load(rb, t, add(mul(r, intImm(vectors * L)), j)));
+    Stmt out = forLoop(r, fr, ForKind::Serial, forLoop(j, vectors * L, ForKind::Serial, put));
+    return alloc(acc, block({part.zero(fr), forLoop(q, taps, ForKind::Serial, step), save, out}));
+  };
+  // Column chunks of `chunk` vectors, then a shorter one.
+  auto filterTile = [&](const Expr &o0, int64_t fr) {
+    const int64_t whole = g.outW / L / chunk, rest = g.outW / L % chunk;
+    std::vector<Stmt> s;
+    s.push_back(forLoop(cv, whole, ForKind::Serial, rowTile(o0, fr, mul(cv, intImm(chunk * L)), chunk)));
+    if (rest)
+      s.push_back(rowTile(o0, fr, intImm(whole * chunk * L), rest));
+    return block(std::move(s));
+  };
+  Stmt perRow = forLoop(oh, g.outH, ForKind::Serial, overTiles(kb, o, rows, filterTile));
+  std::vector<Stmt> steps{fillOffs};
+  if (im->fill)
+    steps.push_back(im->fill);
+  steps.push_back(perRow);
+  Stmt body = alloc(offs, alloc(rb, block(std::move(steps))));
+  if (im->local >= 0)
+    body = alloc(im->local, body);
+  kb.kernel.body =
+      kb.makeParallel(forLoop(n, images, ForKind::Serial, body), 2.0 * static_cast<double>(o * taps * g.outH * g.outW));
+  pb.finish(kb);
+  return true;
+}
+
+} // namespace kiln::lower
