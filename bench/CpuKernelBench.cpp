@@ -86,6 +86,40 @@ struct ConvShape {
 };
 const ConvShape kConvs[] = {{128, 1, 28, 28, 32, 5}, {128, 32, 12, 12, 64, 3}};
 
+/// The report CNN's first dense layer (x[128,1600] x w[1600,512]) and its two
+/// gradients: op 0 y = x w, op 1 dx = dy w^T, op 2 dw = x^T dy.
+void BM_Dense(benchmark::State &state) {
+  const int64_t batch = 128, in = 1600, out = 512;
+  Graph g;
+  switch (state.range(1)) {
+  case 0:
+    g.setOutputs({g.build(OpKind::Matmul, {g.addInput("x", {DType::F32, {batch, in}}),
+                                           g.addInput("w", {DType::F32, {in, out}})})});
+    break;
+  case 1: {
+    AttrMap tb;
+    tb.set("transpose_b", true);
+    g.setOutputs({g.build(OpKind::Matmul,
+                          {g.addInput("dy", {DType::F32, {batch, out}}), g.addInput("w", {DType::F32, {in, out}})}, tb)});
+    break;
+  }
+  default: {
+    AttrMap ta;
+    ta.set("transpose_a", true);
+    g.setOutputs({g.build(OpKind::Matmul,
+                          {g.addInput("x", {DType::F32, {batch, in}}), g.addInput("dy", {DType::F32, {batch, out}})}, ta)});
+  }
+  }
+  runCase(state, g, 2.0 * static_cast<double>(batch * in * out));
+}
+BENCHMARK(BM_Dense)
+    ->ArgNames({"threads", "op"})
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->Args({0, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 void BM_Conv(benchmark::State &state) {
   const ConvShape &s = kConvs[state.range(1)];
   int64_t oh = s.h - s.k + 1, ow = s.w - s.k + 1;

@@ -118,16 +118,18 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   Expr rowRead = guardK ? min(row, intImm(s.k - 1)) : row;
   auto packPanels = [&](int buf, const Expr &pv, const Expr &lv, int64_t width, const Expr &origin, int64_t limit,
                         const std::function<Expr(const Expr &, const Expr &)> &value, Expr begin, Expr count,
-                        bool check) {
+                        bool check, bool alongK) {
     Expr at = add(origin, add(mul(pv, intImm(width)), lv));
     Expr valid = check ? both(kValid, binary(BinOp::Lt, at, intImm(limit))) : kValid;
     Expr v = value(check ? min(at, intImm(limit - 1)) : at, rowRead);
     if (valid)
       v = select(valid, v, zero);
+    Stmt put = store(buf, add(mul(add(mul(pv, intImm(kc)), kk), intImm(width)), lv), v);
+    if (alongK) // one source row (a lane) at a time, read contiguously
+      return forLoop(pv, std::move(begin), std::move(count), ForKind::Serial,
+                     forLoop(lv, width, ForKind::Serial, forLoop(kk, kc, ForKind::Scalar, put)));
     return forLoop(pv, std::move(begin), std::move(count), ForKind::Serial,
-                   forLoop(kk, kc, ForKind::Serial,
-                           forLoop(lv, width, ForKind::Serial,
-                                   store(buf, add(mul(add(mul(pv, intImm(kc)), kk), intImm(width)), lv), v))));
+                   forLoop(kk, kc, ForKind::Serial, forLoop(lv, width, ForKind::Serial, put)));
   };
 
   // Pack B[k0:k0+kc, n0:n0+ncp] into panels of NR columns. Panels wholly
@@ -136,17 +138,17 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   auto bAt = [&](const Expr &j, const Expr &r) { return s.b(bi, r, j); };
   Stmt packB;
   if (!guardN) {
-    packB = packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), intImm(ncp / nr), false);
+    packB = packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), intImm(ncp / nr), false, s.bAlongK);
   } else {
     Expr whole = nBlocks == 1 ? intImm(std::min(ncp / nr, s.n / nr))
                               : min(intImm(ncp / nr), div(sub(intImm(s.n), n0), intImm(nr)));
-    packB = block({packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), whole, false),
-                   packPanels(bp, jp, jj, nr, n0, s.n, bAt, whole, sub(intImm(ncp / nr), whole), true)});
+    packB = block({packPanels(bp, jp, jj, nr, n0, s.n, bAt, intImm(0), whole, false, s.bAlongK),
+                   packPanels(bp, jp, jj, nr, n0, s.n, bAt, whole, sub(intImm(ncp / nr), whole), true, s.bAlongK)});
   }
 
   // Pack A[m0:m0+mcp, k0:k0+kc] into panels of MR rows.
   auto aAt = [&](const Expr &i, const Expr &r) { return s.a(bi, i, r); };
-  Stmt packA = packPanels(ap, ip, ii, mr, m0, s.m, aAt, intImm(0), intImm(mcp / mr), guardM);
+  Stmt packA = packPanels(ap, ip, ii, mr, m0, s.m, aAt, intImm(0), intImm(mcp / mr), guardM, false);
 
   // The micro-kernel on tile (ip, jp) of the block.
   Expr cbase = add(mul(mul(ip, intImm(mr)), intImm(ncp)), mul(jp, intImm(nr)));
@@ -280,6 +282,7 @@ bool lowerGemm(ProgramBuilder &pb, Node &n, const std::string &name) {
     s.a = [&](const Expr &, const Expr &i, const Expr &p) { return kb.valueAt(a, ta ? Index{p, i} : Index{i, p}); };
     s.b = [&](const Expr &, const Expr &p, const Expr &j) { return kb.valueAt(b, tb ? Index{j, p} : Index{p, j}); };
     s.c = [&](const Expr &, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };
+    s.bAlongK = tb && kb.pb.bufferOf(b) >= 0;
     return s;
   };
   auto put = [&](KernelBuilder &kb, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };

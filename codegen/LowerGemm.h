@@ -35,6 +35,11 @@ struct GemmSpec {
   /// in parallel, and c receives the part index as its first argument (each
   /// part stores a partial product; lowerSplitK adds them).
   int64_t kParts = 1;
+  /// B(p, j) reads memory contiguous along p, not along j (a transposed
+  /// operand): its panels are packed source row by source row, since reading
+  /// them along j gathers from NR rows at once, whose lines (a power-of-two
+  /// stride apart) compete for a few L1 sets.
+  bool bAlongK = false;
   /// > 0: C's columns come in runs of this length (the input rows of a
   /// convolution over extended columns), of which the first runUsed (0: all)
   /// are results; the last run may be short. Blocks then hold whole runs, and
