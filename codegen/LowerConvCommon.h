@@ -46,6 +46,11 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name);
 /// vectors along output rows, filter values broadcast, one kernel per image.
 bool convRows(ProgramBuilder &pb, Node &node, const std::string &name);
 
+/// conv2d_input_grad with stride 1 and vectors along the input channels
+/// (LowerConvDirect.cpp): a `_wt` kernel rearranges the filter, then one
+/// kernel per image over a copy of dy with zero columns.
+bool inputGradChannels(ProgramBuilder &pb, Node &node, const std::string &name);
+
 /// conv2d_filter_grad with vectors along the output channels
 /// (LowerConvDirect.cpp): one part of the images per thread, parts summed in
 /// order by a `_sum` kernel. False, emitting nothing, when it does not suit.

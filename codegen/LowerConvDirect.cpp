@@ -178,6 +178,20 @@ Stmt overTiles(KernelBuilder &kb, int64_t extent, int64_t rows, const std::funct
   return block(std::move(s));
 }
 
+/// Kernel `name`_wt: the filter w rearranged as wt[rows, cols] (row-major),
+/// wt[r, k] = w[at(r, k)]; returns wt's buffer.
+int filterCopy(ProgramBuilder &pb, const std::string &name, Value w, int64_t rows, int64_t cols,
+               const std::function<Index(const Expr &, const Expr &)> &at) {
+  int wt = pb.addBuffer(name + ".wt", TensorType{w.dtype(), {rows, cols}}, BufferRole::Temp);
+  KernelBuilder pk(pb, name + "_wt");
+  int out = pk.param(wt, /*write=*/true);
+  Expr r = pk.newVar("r"), k = pk.newVar("k");
+  pk.kernel.body = forLoop(r, rows, ForKind::Serial,
+                           forLoop(k, cols, ForKind::Scalar, store(out, add(mul(r, intImm(cols)), k), pk.valueAt(w, at(r, k)))));
+  pb.finish(pk);
+  return wt;
+}
+
 } // namespace
 
 bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
@@ -198,17 +212,10 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
     return false;
 
   // The filter as wt[q, o] (contiguous along the output channels).
-  int wt = pb.addBuffer(name + ".wt", TensorType{t, {taps, o}}, BufferRole::Temp);
-  {
-    KernelBuilder pk(pb, name + "_wt");
-    int out = pk.param(wt, /*write=*/true);
-    Expr q = pk.newVar("q"), oc = pk.newVar("o");
+  int wt = filterCopy(pb, name, w, taps, o, [&](const Expr &q, const Expr &oc) {
     auto [c, kh, kw] = filterTap(q, ws);
-    Stmt body = forLoop(q, taps, ForKind::Serial,
-                        forLoop(oc, o, ForKind::Scalar, store(out, add(mul(q, intImm(o)), oc), pk.valueAt(w, {oc, c, kh, kw}))));
-    pk.kernel.body = body;
-    pb.finish(pk);
-  }
+    return Index{oc, c, kh, kw};
+  });
 
   int wb = kb.param(wt, /*write=*/false);
   auto [offs, fillOffs] = tapOffsets(kb, ws, *im);
@@ -256,6 +263,77 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
   if (im->local >= 0)
     body = alloc(im->local, body);
   kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body), 2.0 * static_cast<double>(o * taps * pixels));
+  pb.finish(kb);
+  return true;
+}
+
+bool inputGradChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value dy = node.operand(0), w = node.operand(1), dx = node.result();
+  const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = dx.dtype();
+  const Tile tile = tileFor(xs[1], pb.opt.vectorBytes);
+  const int64_t c = xs[1], o = ws[0], kh = ws[2], kw = ws[3], images = xs[0];
+  const int64_t owp = ys[3] + 2 * (kw - 1); // dy rows with kw-1 zero columns on each side
+  if (t != DType::F32 || dy.dtype() != t || tile.lanes == 0 || g.strideH != 1 || g.strideW != 1 ||
+      o * kh * kw < kMinTaps || images < std::max(1, pb.opt.threads) || g.pad.top >= kh || g.pad.bottom >= kh ||
+      g.pad.left >= kw || g.pad.right >= kw || (o * ys[2] * owp + xs[2] * xs[3] * c) * 4 > kMaxImageBytes)
+    return false;
+
+  // The filter as wt[(kh, o, kw), c] (contiguous along the input channels).
+  const int64_t okw = o * kw;
+  int wt = filterCopy(pb, name, w, kh * okw, c, [&](const Expr &r, const Expr &ci) {
+    return Index{mod(div(r, intImm(kw)), intImm(o)), ci, div(r, intImm(okw)), mod(r, intImm(kw))};
+  });
+
+  KernelBuilder kb(pb, name);
+  Expr n = kb.newVar("n");
+  int wb = kb.param(wt, /*write=*/false);
+  int pad = kb.local("dypad", t, o * ys[2] * owp), offs = kb.local("off", DType::I64, okw);
+  int cb = kb.local("cblock", t, xs[2] * xs[3] * c), acc = kb.local("acc", t, tile.rows * tile.vectors * tile.lanes);
+  TileCode tc{kb, tile, acc, t};
+
+  // dy of image n with zero columns; off[(o, kw)] = where (o, row 0, column
+  // iw - kw) lies for iw = 0.
+  Expr oi = kb.newVar("o"), r = kb.newVar("r"), j = kb.newVar("j"), q = kb.newVar("q");
+  Expr src = sub(j, intImm(kw - 1));
+  Expr padded = select(inRange(src, ys[3]), kb.valueAt(dy, {n, oi, r, clampIndex(src, ys[3])}), constant(0, t));
+  Stmt fill = forLoop(oi, o, ForKind::Serial,
+                      forLoop(r, ys[2], ForKind::Serial,
+                              forLoop(j, owp, ForKind::Serial, store(pad, add(mul(add(mul(oi, intImm(ys[2])), r), intImm(owp)), j), padded))));
+  Expr offAt = sub(add(mul(div(q, intImm(kw)), intImm(ys[2] * owp)), intImm(kw - 1 + g.pad.left)), mod(q, intImm(kw)));
+  Stmt fillOffs = forLoop(q, okw, ForKind::Serial, store(offs, q, offAt));
+
+  // Input row ih: the filter rows that reach it are kh in [lo, hi].
+  Expr ih = kb.newVar("ih"), fh = kb.newVar("kh"), cbk = kb.newVar("cb");
+  Expr lo = max(intImm(0), sub(add(ih, intImm(g.pad.top)), intImm(ys[2] - 1)));
+  Expr hi = min(intImm(kh - 1), add(ih, intImm(g.pad.top)));
+  Expr cBase = mul(cbk, intImm(tile.width()));
+  auto pixelTile = [&](const Expr &iw0, int64_t rows) {
+    Expr d = kb.newVar("d");
+    Expr rowAt = add(mul(sub(add(ih, intImm(g.pad.top)), fh), intImm(owp)), iw0);
+    Expr wrow = mul(add(mul(fh, intImm(okw)), q), intImm(c));
+    Stmt step = letStmt(d, add(rowAt, load(offs, DType::I64, q)),
+                        tc.step([&](int64_t v) { return load(wb, t, add(add(wrow, cBase), intImm(v * tile.lanes)), tc.lanes()); },
+                                [&](int64_t p) { return load(pad, t, add(d, intImm(p))); }, rows));
+    Stmt taps = forLoop(fh, lo, add(sub(hi, lo), intImm(1)), ForKind::Serial, forLoop(q, okw, ForKind::Serial, step));
+    Stmt save = saveTile(tc, rows, cb, [&](int64_t p, int64_t v) {
+      return add(add(mul(add(mul(ih, intImm(xs[3])), add(iw0, intImm(p))), intImm(c)), cBase), intImm(v * tile.lanes));
+    });
+    return alloc(acc, block({tc.zero(rows), taps, save}));
+  };
+  Stmt rowsLoop = forLoop(ih, xs[2], ForKind::Serial,
+                          forLoop(cbk, c / tile.width(), ForKind::Serial, overTiles(kb, xs[3], tile.rows, pixelTile)));
+
+  // Channel-minor results to NCHW, through the epilogue.
+  Expr ci = kb.newVar("c"), iw = kb.newVar("iw");
+  Stmt out = forLoop(ci, c, ForKind::Serial,
+                     forLoop(ih, xs[2], ForKind::Serial,
+                             forLoop(iw, xs[3], ForKind::Scalar,
+                                     kb.storeResult(dx, {n, ci, ih, iw}, load(cb, t, add(mul(add(mul(ih, intImm(xs[3])), iw), intImm(c)), ci))))));
+  Stmt body = alloc(offs, alloc(pad, alloc(cb, block({fillOffs, fill, rowsLoop, out}))));
+  kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body),
+                                   2.0 * static_cast<double>(c * o * kh * kw * ys[2] * ys[3]));
   pb.finish(kb);
   return true;
 }
