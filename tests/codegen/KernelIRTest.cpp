@@ -186,5 +186,27 @@ TEST(Lowering, ShortFilterConvolutionRunsAlongRows) {
   EXPECT_TRUE(hasLocal(p.kernels[1], "bpack")) << printKernel(p.kernels[1]);
 }
 
+// The report CNN's second input gradient (32 input channels, 64 filters of
+// 3x3) runs with vectors along the input channels: a `_wt` kernel rearranges
+// the filter, then one kernel per image over dy with zero columns.
+TEST(Lowering, InputGradientIsVectorsAlongTheInputChannels) {
+  Graph g;
+  Value dy = g.addInput("dy", {DType::F32, {8, 64, 10, 10}});
+  Value w = g.addInput("w", {DType::F32, {64, 32, 3, 3}});
+  AttrMap a;
+  a.set("stride", std::vector<int64_t>{1, 1});
+  a.set("padding", std::string("valid"));
+  a.set("input_shape", std::vector<int64_t>{8, 32, 12, 12});
+  g.setOutputs({g.build(OpKind::Conv2dInputGrad, {dy, w}, a)});
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(g, two);
+  ASSERT_EQ(p.kernels.size(), 2u) << printProgram(p);
+  EXPECT_EQ(p.kernels[0].name, p.kernels[1].name + "_wt");
+  EXPECT_TRUE(hasLocal(p.kernels[1], "dypad")) << printKernel(p.kernels[1]);
+  EXPECT_FALSE(hasLocal(p.kernels[1], "bpack"));
+  EXPECT_EQ(p.kernels[1].parallelExtent, 8);
+}
+
 } // namespace
 } // namespace kiln::kir

@@ -151,7 +151,9 @@ TEST_P(CpuConv, ForwardAndGradients) {
   const int64_t taps = c.w[2] * c.w[3];
   const int64_t terms = std::max({c.w[1] * taps, c.w[0] * taps, ys[0] * ys[2] * ys[3]});
   double tol = terms > 256 ? 1e-4 : 1e-5;
-  EXPECT_TRUE(sameAsInterpreter(g, "cpu", tol));
+  // One thread (one part of the images), the default, and three (uneven parts).
+  for (int threads : {1, 0, 3})
+    EXPECT_TRUE(sameAsInterpreter(g, "cpu", tol, {}, false, 1, threads)) << threads << " threads";
 }
 
 INSTANTIATE_TEST_SUITE_P(
