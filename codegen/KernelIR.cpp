@@ -170,6 +170,11 @@ Stmt ifThen(Expr c, Stmt then, Stmt otherwise) {
 Stmt letStmt(Expr v, Expr value, Stmt body) {
   return std::make_shared<LetStmt>(std::move(v), std::move(value), std::move(body));
 }
+Stmt letStmts(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body) {
+  for (size_t i = lets.size(); i-- > 0;)
+    body = letStmt(lets[i].first, lets[i].second, std::move(body));
+  return body;
+}
 Stmt alloc(int buffer, Stmt body) { return std::make_shared<Alloc>(buffer, std::move(body)); }
 
 int Kernel::addParam(std::string n, DType t, int64_t size, bool readOnly) {

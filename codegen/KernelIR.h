@@ -230,6 +230,8 @@ Stmt forLoop(Expr var, int64_t extent, ForKind k, Stmt body);
 Stmt store(int buffer, Expr index, Expr value);
 Stmt ifThen(Expr c, Stmt then, Stmt otherwise = nullptr);
 Stmt letStmt(Expr var, Expr value, Stmt body);
+/// `let var = value` around body for each pair, the first binding outermost.
+Stmt letStmts(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body);
 Stmt alloc(int buffer, Stmt body);
 
 /// The constant value of an IntImm, or nullopt-like false.

@@ -351,9 +351,7 @@ bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
     fetch.push_back(store(acc, slot, load(all, t, home, L)));
     keep.push_back(store(all, home, load(acc, t, slot, L)));
   }
-  Stmt body = block(std::move(fmas));
-  for (size_t i = lets.size(); i-- > 0;)
-    body = letStmt(lets[i].first, lets[i].second, body);
+  Stmt body = letStmts(lets, block(std::move(fmas)));
   Stmt rows = forLoop(oh, ys[2], ForKind::Serial, forLoop(ch, ys[3] / L, ForKind::Serial, body));
   Stmt perTile = forLoop(tile, tiles, ForKind::Serial, alloc(acc, block({block(fetch), rows, block(keep)})));
   Expr first = div(mul(part, intImm(images)), intImm(parts));

@@ -1,18 +1,25 @@
-// codegen/LowerConvDirect.cpp - convolutions with vectors along the output channels.
+// codegen/LowerConvDirect.cpp - convolutions as outer products, without im2col.
 //
-// conv2d and its filter gradient as sums of outer products, without im2col:
-// a tile of R pixels (conv2d) or R filter taps (filter gradient) times VB
-// vectors of L output channels keeps R*VB vector accumulators in registers.
-// Per step: VB vector loads of an operand that is contiguous along the output
-// channels (the filter transposed to [C*KH*KW, O] by a small `_wt` kernel, or
-// one image's dy transposed to [OH*OW, O]), R scalar loads of x, each
-// broadcast, and R*VB FMAs. x is read where it lies (one image is
-// L1-sized), through a table of tap offsets, so nothing is packed or
-// gathered and, unlike the extended-column GEMM, no column is computed and
-// dropped. Results come out channel-minor and are transposed on their way
-// out (conv2d's epilogue, the filter gradient's store of its sums).
-// Napkin math (AVX-512, conv2d 64 filters): VB=4, R=6 is 24 zmm accumulators,
-// 4 loads and 6 broadcasts per 24 FMAs.
+// A tile of R rows (pixels or filter taps) times VB vectors of L channels
+// keeps R*VB vector accumulators in registers. Per step: VB vector loads of
+// an operand contiguous along those channels, R scalar loads of the other,
+// each broadcast, and R*VB FMAs. The broadcast operand is read where it lies
+// (one image is L1-sized) through a table of offsets, so nothing is packed
+// or gathered and, unlike the extended-column GEMM, no column is computed
+// and dropped.
+// - conv2d, vectors along the filters: the filter transposed to [C*KH*KW, O]
+//   by a small `_wt` kernel, x broadcast; results come out channel-minor and
+//   the epilogue transposes them to NCHW.
+// - conv2d_filter_grad, vectors along the filters: each image's dy
+//   transposed to [OH*OW, O], x broadcast; one part of the images per
+//   thread, parts added in order by a `_sum` kernel.
+// - conv2d_input_grad (stride 1), vectors along the input channels: the
+//   filter rearranged to [(kh, o, kw), C], dy broadcast from a copy with
+//   zero columns; each input row takes only the filter rows that reach it.
+// - conv2d along output rows (stride 1, OW a multiple of 8): vectors of a
+//   row of x, filter values broadcast; the epilogue stores rows as they are.
+// Napkin math (AVX-512, 64 filters): VB=4, R=6 is 24 zmm accumulators, 4
+// loads and 6 broadcasts per 24 FMAs.
 #include "codegen/LowerConvCommon.h"
 #include "codegen/LowerGemm.h"
 
@@ -101,13 +108,6 @@ std::pair<int, Stmt> tapOffsets(KernelBuilder &kb, const Shape &ws, const Image 
   return {buf, forLoop(q, taps, ForKind::Serial, store(buf, q, off))};
 }
 
-/// Wraps body in `let var = value`, first binding outermost.
-Stmt withLets(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body) {
-  for (size_t i = lets.size(); i-- > 0;)
-    body = letStmt(lets[i].first, lets[i].second, body);
-  return body;
-}
-
 /// The accumulators of an R x VB tile: vector (r, v) at acc[(r*VB + v)*L].
 struct TileCode {
   KernelBuilder &kb;
@@ -134,7 +134,7 @@ struct TileCode {
       for (int64_t v = 0; v < tile.vectors; ++v)
         fmas.push_back(store(acc, slot(r, v), add(load(acc, t, slot(r, v), lanes()), mul(ss[r], vs[v]))));
     }
-    return withLets(lets, block(std::move(fmas)));
+    return letStmts(lets, block(std::move(fmas)));
   }
 
   /// acc(r, v) = 0 for r < rows.
@@ -242,7 +242,7 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
     Stmt save = saveTile(tc, rows, cb, [&](int64_t r, int64_t v) {
       return add(add(mul(add(p0, intImm(r)), intImm(o)), ocBase), intImm(v * tile.lanes));
     });
-    return withLets(lets, alloc(acc, block({tc.zero(rows), kloop, save})));
+    return letStmts(lets, alloc(acc, block({tc.zero(rows), kloop, save})));
   };
   Stmt blocks = forLoop(ob, o / tile.width(), ForKind::Serial,
                         overTiles(kb, pixels, tile.rows, pixelTile));
@@ -379,7 +379,7 @@ bool filterGradChannels(ProgramBuilder &pb, Node &node, const std::string &name)
     Stmt step = tc.step([&](int64_t v) { return load(dyt, t, add(dyAt, intImm(v * tile.lanes)), tc.lanes()); },
                         [&](int64_t r) { return load(im->buf, t, add(at[r], pix)); }, rows);
     Stmt sweep = forLoop(oh, ys[2], ForKind::Serial, forLoop(ow, ys[3], ForKind::Serial, step));
-    return withLets(lets, alloc(acc, block({loadTile(tc, rows, all, home), sweep, saveTile(tc, rows, all, home)})));
+    return letStmts(lets, alloc(acc, block({loadTile(tc, rows, all, home), sweep, saveTile(tc, rows, all, home)})));
   };
 
   Expr oc = kb.newVar("o"), e = kb.newVar("e");

@@ -28,13 +28,6 @@ constexpr int64_t kBlockRows = 128, kBlockCols = 512;
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/// Wraps `body` in `let var = value` bindings, first binding outermost.
-Stmt withLets(const std::vector<std::pair<Expr, Expr>> &lets, Stmt body) {
-  for (size_t i = lets.size(); i-- > 0;)
-    body = letStmt(lets[i].first, lets[i].second, body);
-  return body;
-}
-
 /// Depth of a K slice: all of K when short, else the divisor of K nearest
 /// 256 within [192, 384] (no ragged last slice, so packing needs no K
 /// check), else 256.
@@ -178,7 +171,7 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
     for (int64_t v = 0; v < nv; ++v)
       fmas.push_back(store(acc, accAt(i, v), add(load(acc, t, accAt(i, v), static_cast<int>(lanes)), mul(avec[i], bvec[v]))));
   }
-  Stmt kloop = forLoop(kk, kc, ForKind::Serial, withLets(lets, block(fmas)));
+  Stmt kloop = forLoop(kk, kc, ForKind::Serial, letStmts(lets, block(fmas)));
   Stmt micro = forLoop(jp, ncp / nr, ForKind::Serial,
                        forLoop(ip, mcp / mr, ForKind::Serial, block({init, kloop, block(save)})));
   Stmt slices = forLoop(kbv, kBlocks, ForKind::Serial, block({packB, packA, micro}));

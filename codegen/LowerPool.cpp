@@ -130,9 +130,7 @@ void maxPoolGradTiles(KernelBuilder &kb, Node &node) {
   for (int64_t i = 0; i < g.kernelH * g.kernelW; ++i)
     writes.push_back(kb.storeResult(dx, pos(i / g.kernelW, i % g.kernelW),
                                     select(binary(BinOp::Eq, arg, intImm(i)), grad, constant(0, t))));
-  Stmt body = block(std::move(writes));
-  for (size_t i = lets.size(); i-- > 0;)
-    body = letStmt(lets[i].first, lets[i].second, body);
+  Stmt body = letStmts(lets, block(std::move(writes)));
   // The window's reads and writes are strided by the kernel width: scalar.
   Stmt s = forLoop(ow, g.outW, ForKind::Scalar, body);
   s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, forLoop(oh, g.outH, ForKind::Serial, s)));
