@@ -259,10 +259,17 @@ void renderGraph(const fs::path &dir, const Graph &g) {
 } // namespace
 
 std::string resultsTable(const TrainReport &r) {
+  // Accuracy rounded once to hundredths of a percent; the error is its
+  // complement, so the two columns always add up to 100.
+  auto pair = [](double acc) {
+    long long hundredths = std::llround(acc * 10000);
+    return std::pair{fixed(static_cast<double>(10000 - hundredths) / 100, 2), fixed(static_cast<double>(hundredths) / 100, 2)};
+  };
+  auto [trainErr, trainAcc] = pair(r.trainAcc);
+  auto [testErr, testAcc] = pair(r.testAcc);
   return formatTable({"model", "training seconds", "train error %", "train accuracy %", "test error %",
                       "test accuracy %"},
-                     {{r.model, fixed(r.trainSeconds, 1), fixed(100 * (1 - r.trainAcc), 2), fixed(100 * r.trainAcc, 2),
-                       fixed(100 * (1 - r.testAcc), 2), fixed(100 * r.testAcc, 2)}});
+                     {{r.model, fixed(r.trainSeconds, 1), trainErr, trainAcc, testErr, testAcc}});
 }
 
 TrainReport trainMnist(const TrainOptions &opt, const MnistData &data, std::ostream &out) {

@@ -158,5 +158,27 @@ TEST_F(MnistTrain, ResumeRejectsOtherModel) {
   fs::remove_all(dir);
 }
 
+// The results table rounds each accuracy once; its error column is the
+// complement, so 59,990 of 60,000 right reads 99.98 and 0.02 (not 0.01 from
+// rounding the error on its own).
+TEST(ResultsTable, ErrorAndAccuracyAddUpTo100) {
+  TrainReport r;
+  r.model = "cnn";
+  r.trainSeconds = 12.34;
+  r.trainAcc = 59990.0 / 60000;
+  r.testAcc = 9933.0 / 10000;
+  std::string t = resultsTable(r);
+  EXPECT_NE(t.find("0.02"), std::string::npos) << t;
+  EXPECT_NE(t.find("99.98"), std::string::npos) << t;
+  EXPECT_NE(t.find("0.67"), std::string::npos) << t;
+  EXPECT_NE(t.find("99.33"), std::string::npos) << t;
+  EXPECT_NE(t.find("12.3"), std::string::npos) << t;
+  r.trainAcc = 59991.0 / 60000; // 99.985%: rounds to 99.99 and 0.01 together, or to 99.98 and 0.02
+  t = resultsTable(r);
+  EXPECT_TRUE((t.find("99.99") != std::string::npos && t.find("0.01") != std::string::npos) ||
+              (t.find("99.98") != std::string::npos && t.find("0.02") != std::string::npos))
+      << t;
+}
+
 } // namespace
 } // namespace kiln::mnist
