@@ -363,23 +363,13 @@ bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
   Expr s = kb.newVar("s");
   Expr oIdx = add(mul(ob, intImm(to)), div(s, intImm(tq))), qIdx = add(mul(qb, intImm(tq)), mod(s, intImm(tq)));
   Expr total = hreduce(ReduceOp::Add, load(all, t, mul(add(mul(tile, intImm(accs)), s), intImm(L)), L));
-  auto put = [&](KernelBuilder &k, const Expr &oi, const Expr &qi, Expr v) { return filterGradStore(k, dw, oi, qi, v); };
-  int scratch = -1;
-  Stmt out;
-  if (parts == 1) {
-    out = put(kb, oIdx, qIdx, total);
-  } else {
-    scratch = pb.addBuffer(name + ".parts", TensorType{t, {parts, o, q}}, BufferRole::Temp);
-    int sb = kb.param(scratch, /*write=*/true);
-    out = store(sb, add(mul(add(mul(part, intImm(o)), oIdx), intImm(q)), qIdx), total);
-  }
-  Stmt sums = forLoop(tile, tiles, ForKind::Serial, forLoop(s, accs, ForKind::Serial, out));
+  PartSums out = partSums(pb, kb, name, dw, parts, part);
+  Stmt sums = forLoop(tile, tiles, ForKind::Serial, forLoop(s, accs, ForKind::Serial, out.put(oIdx, qIdx, total)));
   Stmt partBody = alloc(all, block({zero, sweep, sums}));
   double flops = 2.0 * static_cast<double>(o * q * images * ys[2] * ys[3]);
   kb.kernel.body = kb.makeParallel(forLoop(part, parts, ForKind::Serial, partBody), flops / static_cast<double>(parts));
   pb.finish(kb);
-  if (parts > 1)
-    lowerPartsSum(pb, name, scratch, parts, o, q, t, put);
+  finishPartSums(pb, name, dw, out, parts);
   return true;
 }
 
@@ -462,6 +452,31 @@ void filterGradLoops(KernelBuilder &kb, Node &node) {
 }
 
 } // namespace
+
+PartSums partSums(ProgramBuilder &pb, KernelBuilder &kb, const std::string &name, Value dw, int64_t parts,
+                  const Expr &part) {
+  PartSums r;
+  if (parts == 1) {
+    r.put = [&kb, dw](const Expr &o, const Expr &q, Expr v) { return filterGradStore(kb, dw, o, q, std::move(v)); };
+    return r;
+  }
+  const Shape &ws = dw.shape();
+  const int64_t o = ws[0], q = ws[1] * ws[2] * ws[3];
+  r.scratch = pb.addBuffer(name + ".parts", TensorType{dw.dtype(), {parts, o, q}}, BufferRole::Temp);
+  int sb = kb.param(r.scratch, /*write=*/true);
+  r.put = [sb, part, o, q](const Expr &oi, const Expr &qi, Expr v) {
+    return store(sb, add(mul(add(mul(part, intImm(o)), oi), intImm(q)), qi), std::move(v));
+  };
+  return r;
+}
+
+void finishPartSums(ProgramBuilder &pb, const std::string &name, Value dw, const PartSums &sums, int64_t parts) {
+  if (parts == 1)
+    return;
+  const Shape &ws = dw.shape();
+  lowerPartsSum(pb, name, sums.scratch, parts, ws[0], ws[1] * ws[2] * ws[3], dw.dtype(),
+                [dw](KernelBuilder &k, const Expr &o, const Expr &q, Expr v) { return filterGradStore(k, dw, o, q, v); });
+}
 
 void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
   KernelBuilder kb(pb, name);

@@ -37,6 +37,19 @@ inline Expr paddedAt(KernelBuilder &kb, Value v, const Expr &n, const Expr &c, c
   return kir::select(ok, x, kir::constant(0, v.dtype()));
 }
 
+/// Where the sums of one part of a filter gradient's images go: with one
+/// part, dw(o, q) itself (q = (c, kh, kw) flattened); else element
+/// (part, o, q) of a [parts, O, Q] scratch buffer that finishPartSums adds up.
+struct PartSums {
+  int scratch = -1;
+  std::function<Stmt(const Expr &o, const Expr &q, Expr v)> put;
+};
+PartSums partSums(ProgramBuilder &pb, KernelBuilder &kb, const std::string &name, Value dw, int64_t parts,
+                  const Expr &part);
+/// After the parts kernel: kernel `name`_sum adding the parts in order into dw
+/// (nothing with one part).
+void finishPartSums(ProgramBuilder &pb, const std::string &name, Value dw, const PartSums &sums, int64_t parts);
+
 /// conv2d with vectors along the output channels (LowerConvDirect.cpp): a
 /// `_wt` kernel transposes the filter, then one kernel per image. False,
 /// emitting nothing, when the shape does not suit it.

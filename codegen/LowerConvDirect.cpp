@@ -401,20 +401,8 @@ bool filterGradChannels(ProgramBuilder &pb, Node &node, const std::string &name)
   // This part's sums: dw itself with one part, else a partial product.
   Expr q = kb.newVar("q");
   Expr sum = load(all, t, add(mul(q, intImm(o)), oc));
-  auto put = [&](KernelBuilder &k, const Expr &oi, const Expr &qi, Expr v) {
-    auto [c, kh, kw] = filterTap(qi, ws);
-    return k.storeResult(dw, {oi, c, kh, kw}, std::move(v));
-  };
-  int scratch = -1;
-  Stmt out;
-  if (parts == 1) {
-    out = put(kb, oc, q, sum);
-  } else {
-    scratch = pb.addBuffer(name + ".parts", TensorType{t, {parts, o, taps}}, BufferRole::Temp);
-    int sb = kb.param(scratch, /*write=*/true);
-    out = store(sb, add(mul(add(mul(part, intImm(o)), oc), intImm(taps)), q), sum);
-  }
-  Stmt sums = forLoop(oc, o, ForKind::Serial, forLoop(q, taps, ForKind::Scalar, out));
+  PartSums out = partSums(pb, kb, name, dw, parts, part);
+  Stmt sums = forLoop(oc, o, ForKind::Serial, forLoop(q, taps, ForKind::Scalar, out.put(oc, q, sum)));
   Stmt partBody = block({fillOffs, zero, sweep, sums});
   partBody = alloc(offs, alloc(all, alloc(dyt, partBody)));
   if (im->local >= 0)
@@ -422,8 +410,7 @@ bool filterGradChannels(ProgramBuilder &pb, Node &node, const std::string &name)
   double flops = 2.0 * static_cast<double>(o * taps * pixels * images);
   kb.kernel.body = kb.makeParallel(forLoop(part, parts, ForKind::Serial, partBody), flops / static_cast<double>(parts));
   pb.finish(kb);
-  if (parts > 1)
-    lowerPartsSum(pb, name, scratch, parts, o, taps, t, put);
+  finishPartSums(pb, name, dw, out, parts);
   return true;
 }
 
