@@ -313,7 +313,9 @@ bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
         return d;
     return int64_t{0};
   };
-  const int64_t to = divisor(o, {4, 3, 2, 1}), tq = divisor(q, {5, 4, 6, 3});
+  // Up to 4 x 6 accumulators with 32 vector registers, 2 x 6 with 16.
+  const bool wide = pb.opt.vectorBytes >= 64;
+  const int64_t to = wide ? divisor(o, {4, 3, 2, 1}) : divisor(o, {2, 1}), tq = divisor(q, {5, 4, 6, 3});
   if (t != DType::F32 || pb.opt.vectorBytes < 32 || isPadded(g) || g.strideH != 1 || g.strideW != 1 ||
       ys[3] % L != 0 || tq == 0 || pb.bufferOf(x) < 0 || pb.bufferOf(dy) < 0)
     return false;

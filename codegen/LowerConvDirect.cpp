@@ -38,7 +38,8 @@ constexpr int64_t kMinTaps = 64;
 constexpr int64_t kMaxImageBytes = 512 * 1024;
 
 /// The register tile: VB vectors of L output channels times R rows (pixels
-/// or taps), at most 24 accumulators and 12 broadcasts per step.
+/// or taps): at most 24 accumulators and 12 broadcasts per step with 32
+/// vector registers (AVX-512), 12 and 6 with 16 (AVX2, SSE).
 struct Tile {
   int64_t lanes = 0, vectors = 0, rows = 0;
   int64_t width() const { return lanes * vectors; } // output channels per block
@@ -53,11 +54,12 @@ Tile tileFor(int64_t o, int vectorBytes) {
     return {};
   const int64_t nv = o / t.lanes;
   for (int64_t vb : {4, 3, 2, 1})
-    if (nv % vb == 0) {
+    if (nv % vb == 0 && (vb <= 2 || vectorBytes >= 64)) {
       t.vectors = vb;
       break;
     }
-  t.rows = std::min<int64_t>(12, 24 / t.vectors);
+  const int64_t accumulators = vectorBytes >= 64 ? 24 : 12;
+  t.rows = std::min<int64_t>(accumulators / 2, accumulators / t.vectors);
   return t;
 }
 

@@ -48,7 +48,9 @@ Stmt buildGemm(KernelBuilder &kb, const GemmSpec &s, int vectorBytes) {
   if (!isFloat(t) || s.m <= 0 || s.n <= 0 || s.k <= 0)
     return nullptr;
   const int64_t lanes = std::max<int64_t>(1, vectorBytes / static_cast<int64_t>(dtypeSize(t)));
-  const int64_t nr = 2 * lanes, mr = 8, nv = nr / lanes;
+  // 8x2 vectors (16 accumulators) with 32 vector registers (AVX-512), 6x2
+  // with 16 (AVX2, SSE).
+  const int64_t nr = 2 * lanes, mr = vectorBytes >= 64 ? 8 : 6, nv = nr / lanes;
   const int64_t parts = std::max<int64_t>(1, s.kParts);
   KILN_INTERNAL_CHECK(parts == 1 || (s.batch == 1 && !s.finish)) << "gemm: a K split needs batch 1 and no finish";
   const int64_t kLen = ceilDiv(s.k, parts); // K of one part

@@ -43,6 +43,9 @@ struct CompileOptions {
   /// When non-empty, each kernel's kernel IR, LLVM IR and assembly (or CUDA
   /// source) are written into this directory (`kiln compile --dump DIR`).
   std::string dumpDir;
+  /// CPU: the vector width in bytes kernels are shaped for (0: the host's; 16
+  /// or 32 give the kernels an SSE or AVX2 machine gets, to test them here).
+  int cpuVectorBytes = 0;
 };
 
 /// A compiled graph with its own parameter, state and input storage.

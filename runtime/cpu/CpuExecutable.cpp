@@ -85,6 +85,13 @@ public:
     pool_ = std::make_unique<ThreadPool>(opt.threads);
     LowerOptions lo;
     lo.vectorBytes = llvmgen::hostTarget().vectorBytes;
+    if (opt.cpuVectorBytes) {
+      KILN_USER_CHECK(opt.cpuVectorBytes == 16 || opt.cpuVectorBytes == 32 || opt.cpuVectorBytes == 64)
+          << "cpu backend: vector width must be 16, 32 or 64 bytes, got " << opt.cpuVectorBytes;
+      KILN_USER_CHECK(opt.cpuVectorBytes <= lo.vectorBytes) << "cpu backend: " << opt.cpuVectorBytes
+                                                            << "-byte vectors exceed the host's " << lo.vectorBytes;
+      lo.vectorBytes = opt.cpuVectorBytes;
+    }
     lo.threads = pool_->size();
     prog_ = lowerGraph(*graph_, lo);
     jit_ = std::make_unique<Jit>();

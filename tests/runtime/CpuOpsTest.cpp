@@ -120,6 +120,9 @@ TEST_F(CpuOps, Matmul) {
   };
   g.setOutputs({mm(a, b, false, false), mm(at, b, true, false), mm(a, bt, false, true), mm(at, bt, true, true)});
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+  // The GEMM an AVX2 or SSE machine gets (6-row panels, 8- or 4-lane vectors).
+  for (int bytes : {32, 16})
+    EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5, {}, false, 1, 0, bytes)) << bytes << "-byte vectors";
 }
 
 struct ConvCase {
@@ -154,6 +157,8 @@ TEST_P(CpuConv, ForwardAndGradients) {
   // One thread (one part of the images), the default, and three (uneven parts).
   for (int threads : {1, 0, 3})
     EXPECT_TRUE(sameAsInterpreter(g, "cpu", tol, {}, false, 1, threads)) << threads << " threads";
+  // The kernels an AVX2 machine gets (8-lane vectors, tiles for 16 registers).
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu", tol, {}, false, 1, 2, 32)) << "32-byte vectors";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -272,6 +277,19 @@ TEST_F(CpuOps, SoftmaxAndLosses) {
                 g.build(OpKind::SoftmaxCrossEntropyGrad, {logits, labels, dloss}),
                 g.build(OpKind::OneHot, {labels}, attrs({{"depth", int64_t{10}}}))});
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-5));
+}
+
+TEST_F(CpuOps, BadVectorWidthIsAUserError) {
+  Graph g;
+  g.setOutputs({g.build(OpKind::Relu, {g.addInput("x", f32({4}))})});
+  CompileOptions opt;
+  opt.cpuVectorBytes = 24;
+  try {
+    compile(g, opt);
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const UserError &e) {
+    EXPECT_EQ(std::string(e.what()), "cpu backend: vector width must be 16, 32 or 64 bytes, got 24");
+  }
 }
 
 TEST_F(CpuOps, BadLabelIsARuntimeError) {

@@ -26,13 +26,14 @@ TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh) {
 }
 
 ::testing::AssertionResult sameAsInterpreter(const Graph &g, const std::string &backend, double tol, TensorMap env,
-                                             bool passes, uint32_t seed, int threads) {
+                                             bool passes, uint32_t seed, int threads, int vectorBytes) {
   if (env.empty())
     env = randomEnvironment(g, seed);
   CompileOptions opt;
   opt.backend = backend;
   opt.runPasses = passes;
   opt.threads = threads;
+  opt.cpuVectorBytes = vectorBytes;
   std::unique_ptr<Executable> exe = compile(g, opt);
   for (auto &[name, t] : env)
     exe->set(name, t);

@@ -27,10 +27,10 @@ TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh = 9);
 /// runs one step on `env` (random when empty) and compares with the
 /// interpreter. The failure message names the output or parameter. `threads`
 /// is the backend's thread count (0: one per core), which shapes how kernels
-/// split their work.
+/// split their work; `vectorBytes` the CPU kernels' vector width (0: the host's).
 ::testing::AssertionResult sameAsInterpreter(const Graph &g, const std::string &backend, double tol = 1e-5,
                                              TensorMap env = {}, bool passes = false, uint32_t seed = 1,
-                                             int threads = 0);
+                                             int threads = 0, int vectorBytes = 0);
 
 } // namespace kiln::test
 
