@@ -41,9 +41,14 @@ bool isFloat(DType t) { return t == DType::F32 || t == DType::F64; }
 bool isInteger(DType t) { return t == DType::I32 || t == DType::I64 || t == DType::U8; }
 
 int64_t numElements(const Shape &s) {
+  // A zero extent anywhere makes the product 0, however large the others
+  // (an .npy header may say (huge, huge, 0)); otherwise no overflow.
+  for (int64_t d : s)
+    if (d == 0)
+      return 0;
   int64_t n = 1;
   for (int64_t d : s)
-    n *= d;
+    KILN_USER_CHECK(!__builtin_mul_overflow(n, d, &n)) << "shape " << shapeString(s) << " has too many elements";
   return n;
 }
 

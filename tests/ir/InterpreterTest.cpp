@@ -15,6 +15,20 @@ using test::userErrorOf;
 
 const TensorType kF32x3{DType::F32, {3}};
 
+// Counting elements: a zero extent anywhere gives 0 (however large the
+// rest), a product past int64 is a user error naming the shape.
+TEST(Types, NumElementsNeverOverflows) {
+  EXPECT_EQ(numElements({774853655, 15073700002, 0, 1}), 0);
+  EXPECT_EQ(numElements({}), 1);
+  EXPECT_EQ(numElements({3, 4}), 12);
+  try {
+    numElements({4294967296, 4294967296});
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const UserError &e) {
+    EXPECT_EQ(std::string(e.what()), "shape [4294967296,4294967296] has too many elements");
+  }
+}
+
 TEST(Interpreter, RunsAChainAndKeepsSharedValues) {
   // y = relu(x) * x; z = y + y; outputs z and y (y also used twice).
   Graph g;

@@ -120,6 +120,17 @@ TEST(Npy, ReadsVersion2And3Headers) {
   EXPECT_EQ(t.at(1), 6);
 }
 
+// A zero extent makes an empty array however large the others are: numpy
+// writes such headers, and counting elements must not overflow on the way
+// (a fuzzer found (774853655, 15073700002, 0, ...) overflowing int64).
+TEST(Npy, ZeroExtentAfterHugeOnesIsAnEmptyArray) {
+  HostTensor t = parseNpy(
+      asBytes(npyFile("{'descr': '<f4', 'fortran_order': False, 'shape': (774853655, 15073700002, 0, 1), }", "")));
+  EXPECT_EQ(t.type(), (TensorType{DType::F32, {774853655, 15073700002, 0, 1}}));
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_EQ(t.byteSize(), 0u);
+}
+
 TEST(Npy, RejectsMalformedFilesWithClearMessages) {
   const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
   std::string data(24, '\0');
