@@ -61,7 +61,7 @@ bool convRows(ProgramBuilder &pb, Node &node, const std::string &name);
 
 /// conv2d_input_grad with stride 1 and vectors along the input channels
 /// (LowerConvDirect.cpp): a `_wt` kernel rearranges the filter, then one
-/// kernel per image over a copy of dy with zero columns.
+/// kernel per image reading dy in place.
 bool inputGradChannels(ProgramBuilder &pb, Node &node, const std::string &name);
 
 /// conv2d_filter_grad with vectors along the output channels

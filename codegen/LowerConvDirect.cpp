@@ -14,8 +14,10 @@
 //   transposed to [OH*OW, O], x broadcast; one part of the images per
 //   thread, parts added in order by a `_sum` kernel.
 // - conv2d_input_grad (stride 1), vectors along the input channels: the
-//   filter rearranged to [(kh, o, kw), C], dy broadcast from a copy with
-//   zero columns; each input row takes only the filter rows that reach it.
+//   filter rearranged to [(kw, kh, o), C], dy broadcast in place; per input
+//   row and filter column, a tile of dy columns sums over the filter rows
+//   that reach the row and all filters (every product lands inside), then is
+//   added into the row at its column offset.
 // - conv2d along output rows (stride 1, OW a multiple of 8): vectors of a
 //   row of x, filter values broadcast; the epilogue stores rows as they are.
 // Napkin math (AVX-512, 64 filters): VB=4, R=6 is 24 zmm accumulators, 4
@@ -276,64 +278,66 @@ bool inputGradChannels(ProgramBuilder &pb, Node &node, const std::string &name) 
   const DType t = dx.dtype();
   const Tile tile = tileFor(xs[1], pb.opt.vectorBytes);
   const int64_t c = xs[1], o = ws[0], kh = ws[2], kw = ws[3], images = xs[0];
-  const int64_t owp = ys[3] + 2 * (kw - 1); // dy rows with kw-1 zero columns on each side
   if (t != DType::F32 || dy.dtype() != t || tile.lanes == 0 || g.strideH != 1 || g.strideW != 1 ||
       o * kh * kw < kMinTaps || images < std::max(1, pb.opt.threads) || g.pad.top >= kh || g.pad.bottom >= kh ||
-      g.pad.left >= kw || g.pad.right >= kw || (o * ys[2] * owp + xs[2] * xs[3] * c) * 4 > kMaxImageBytes)
+      pb.bufferOf(dy) < 0 || xs[2] * xs[3] * c * 4 > kMaxImageBytes)
     return false;
 
-  // The filter as wt[(kh, o, kw), c] (contiguous along the input channels).
-  const int64_t okw = o * kw;
-  int wt = filterCopy(pb, name, w, kh * okw, c, [&](const Expr &r, const Expr &ci) {
-    return Index{mod(div(r, intImm(kw)), intImm(o)), ci, div(r, intImm(okw)), mod(r, intImm(kw))};
+  // The filter as wt[(kw, kh, o), c] (contiguous along the input channels).
+  const int64_t ko = kh * o;
+  int wt = filterCopy(pb, name, w, kw * ko, c, [&](const Expr &r, const Expr &ci) {
+    return Index{mod(r, intImm(o)), ci, mod(div(r, intImm(o)), intImm(kh)), div(r, intImm(ko))};
   });
 
   KernelBuilder kb(pb, name);
   Expr n = kb.newVar("n");
   int wb = kb.param(wt, /*write=*/false);
-  int pad = kb.local("dypad", t, o * ys[2] * owp), offs = kb.local("off", DType::I64, okw);
+  int dyb = kb.paramOf(dy, false); // dy read in place, image n from dyBase
+  Expr dyBase = mul(n, intImm(o * ys[2] * ys[3]));
   int cb = kb.local("cblock", t, xs[2] * xs[3] * c), acc = kb.local("acc", t, tile.rows * tile.vectors * tile.lanes);
   TileCode tc{kb, tile, acc, t};
 
-  // dy of image n with zero columns; off[(o, kw)] = where (o, row 0, column
-  // iw - kw) lies for iw = 0.
-  Expr oi = kb.newVar("o"), r = kb.newVar("r"), j = kb.newVar("j"), q = kb.newVar("q");
-  Expr src = sub(j, intImm(kw - 1));
-  Expr padded = select(inRange(src, ys[3]), kb.valueAt(dy, {n, oi, r, clampIndex(src, ys[3])}), constant(0, t));
-  Stmt fill = forLoop(oi, o, ForKind::Serial,
-                      forLoop(r, ys[2], ForKind::Serial,
-                              forLoop(j, owp, ForKind::Serial, store(pad, add(mul(add(mul(oi, intImm(ys[2])), r), intImm(owp)), j), padded))));
-  Expr offAt = sub(add(mul(div(q, intImm(kw)), intImm(ys[2] * owp)), intImm(kw - 1 + g.pad.left)), mod(q, intImm(kw)));
-  Stmt fillOffs = forLoop(q, okw, ForKind::Serial, store(offs, q, offAt));
-
-  // Input row ih: the filter rows that reach it are kh in [lo, hi].
-  Expr ih = kb.newVar("ih"), fh = kb.newVar("kh"), cbk = kb.newVar("cb");
+  // Input row ih: the filter rows that reach it are kh in [lo, hi]. For
+  // filter column fw, a tile of dy columns ow0.. sums over (kh, o) with
+  // every product valid, then lands on input columns ow + fw - pl.
+  Expr ih = kb.newVar("ih"), fh = kb.newVar("kh"), oi = kb.newVar("o"), cbk = kb.newVar("cb");
   Expr lo = max(intImm(0), sub(add(ih, intImm(g.pad.top)), intImm(ys[2] - 1)));
   Expr hi = min(intImm(kh - 1), add(ih, intImm(g.pad.top)));
   Expr cBase = mul(cbk, intImm(tile.width()));
-  auto pixelTile = [&](const Expr &iw0, int64_t rows) {
-    Expr d = kb.newVar("d");
-    Expr rowAt = add(mul(sub(add(ih, intImm(g.pad.top)), fh), intImm(owp)), iw0);
-    Expr wrow = mul(add(mul(fh, intImm(okw)), q), intImm(c));
-    Stmt step = letStmt(d, add(rowAt, load(offs, DType::I64, q)),
-                        tc.step([&](int64_t v) { return load(wb, t, add(add(wrow, cBase), intImm(v * tile.lanes)), tc.lanes()); },
-                                [&](int64_t p) { return load(pad, t, add(d, intImm(p))); }, rows));
-    Stmt taps = forLoop(fh, lo, add(sub(hi, lo), intImm(1)), ForKind::Serial, forLoop(q, okw, ForKind::Serial, step));
-    Stmt save = saveTile(tc, rows, cb, [&](int64_t p, int64_t v) {
-      return add(add(mul(add(mul(ih, intImm(xs[3])), add(iw0, intImm(p))), intImm(c)), cBase), intImm(v * tile.lanes));
-    });
-    return alloc(acc, block({tc.zero(rows), taps, save}));
+  auto columnTile = [&](int64_t fw, const Expr &ow0, int64_t rows) {
+    Expr rowAt = add(add(dyBase, mul(oi, intImm(ys[2] * ys[3]))), mul(sub(add(ih, intImm(g.pad.top)), fh), intImm(ys[3])));
+    Expr wrow = mul(add(mul(add(intImm(fw * kh), fh), intImm(o)), oi), intImm(c));
+    Stmt step = tc.step([&](int64_t v) { return load(wb, t, add(add(wrow, cBase), intImm(v * tile.lanes)), tc.lanes()); },
+                        [&](int64_t p) { return load(dyb, t, add(add(rowAt, ow0), intImm(p))); }, rows);
+    Stmt taps = forLoop(fh, lo, add(sub(hi, lo), intImm(1)), ForKind::Serial, forLoop(oi, o, ForKind::Serial, step));
+    // Add the tile into the block at input column iw = ow + fw - pl (those in range).
+    const bool mayLeave = fw - g.pad.left < 0 || ys[3] - 1 + fw - g.pad.left >= xs[3];
+    std::vector<Stmt> land;
+    for (int64_t p = 0; p < rows; ++p) {
+      Expr iw = add(ow0, intImm(p + fw - g.pad.left));
+      std::vector<Stmt> adds;
+      for (int64_t v = 0; v < tile.vectors; ++v) {
+        Expr at = add(add(mul(add(mul(ih, intImm(xs[3])), iw), intImm(c)), cBase), intImm(v * tile.lanes));
+        adds.push_back(store(cb, at, add(load(cb, t, at, tc.lanes()), load(acc, t, tc.slot(p, v), tc.lanes()))));
+      }
+      land.push_back(mayLeave ? ifThen(inRange(iw, xs[3]), block(std::move(adds))) : block(std::move(adds)));
+    }
+    return alloc(acc, block({tc.zero(rows), taps, block(std::move(land))}));
   };
+  std::vector<Stmt> perColumn;
+  for (int64_t fw = 0; fw < kw; ++fw)
+    perColumn.push_back(overTiles(kb, ys[3], tile.rows, [&](const Expr &ow0, int64_t rows) { return columnTile(fw, ow0, rows); }));
   Stmt rowsLoop = forLoop(ih, xs[2], ForKind::Serial,
-                          forLoop(cbk, c / tile.width(), ForKind::Serial, overTiles(kb, xs[3], tile.rows, pixelTile)));
+                          forLoop(cbk, c / tile.width(), ForKind::Serial, block(std::move(perColumn))));
 
   // Channel-minor results to NCHW, through the epilogue.
-  Expr ci = kb.newVar("c"), iw = kb.newVar("iw");
+  Expr ci = kb.newVar("c"), iw = kb.newVar("iw"), e = kb.newVar("e");
+  Stmt zero = forLoop(e, xs[2] * xs[3] * c, ForKind::Serial, store(cb, e, constant(0, t)));
   Stmt out = forLoop(ci, c, ForKind::Serial,
                      forLoop(ih, xs[2], ForKind::Serial,
                              forLoop(iw, xs[3], ForKind::Scalar,
                                      kb.storeResult(dx, {n, ci, ih, iw}, load(cb, t, add(mul(add(mul(ih, intImm(xs[3])), iw), intImm(c)), ci))))));
-  Stmt body = alloc(offs, alloc(pad, alloc(cb, block({fillOffs, fill, rowsLoop, out}))));
+  Stmt body = alloc(cb, block({zero, rowsLoop, out}));
   kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body),
                                    2.0 * static_cast<double>(c * o * kh * kw * ys[2] * ys[3]));
   pb.finish(kb);
