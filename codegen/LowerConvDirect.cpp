@@ -196,6 +196,18 @@ int filterCopy(ProgramBuilder &pb, const std::string &name, Value w, int64_t row
   return wt;
 }
 
+/// Image n of v (NCHW) from the channel-minor block cb[(h*W + w)*C + c],
+/// through v's epilogue.
+Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb) {
+  const Shape &s = v.shape();
+  Expr c = kb.newVar("c"), h = kb.newVar("h"), w = kb.newVar("w");
+  Expr from = add(mul(add(mul(h, intImm(s[3])), w), intImm(s[1])), c);
+  // Strided reads of the block: scalar (vectorized they would be gathers).
+  return forLoop(c, s[1], ForKind::Serial,
+                 forLoop(h, s[2], ForKind::Serial,
+                         forLoop(w, s[3], ForKind::Scalar, kb.storeResult(v, {n, c, h, w}, load(cb, v.dtype(), from)))));
+}
+
 } // namespace
 
 bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
@@ -251,12 +263,7 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
   Stmt blocks = forLoop(ob, o / tile.width(), ForKind::Serial,
                         overTiles(kb, pixels, tile.rows, pixelTile));
 
-  // Channel-minor results to NCHW, through the epilogue.
-  Expr oc = kb.newVar("o"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
-  Expr from = add(mul(add(mul(oh, intImm(g.outW)), ow), intImm(o)), oc);
-  Stmt out = forLoop(oc, o, ForKind::Serial,
-                     forLoop(oh, g.outH, ForKind::Serial,
-                             forLoop(ow, g.outW, ForKind::Scalar, kb.storeResult(y, {n, oc, oh, ow}, load(cb, t, from)))));
+  Stmt out = channelMinorToNchw(kb, y, n, cb);
 
   std::vector<Stmt> steps{fillOffs};
   if (im->fill)
@@ -330,14 +337,9 @@ bool inputGradChannels(ProgramBuilder &pb, Node &node, const std::string &name) 
   Stmt rowsLoop = forLoop(ih, xs[2], ForKind::Serial,
                           forLoop(cbk, c / tile.width(), ForKind::Serial, block(std::move(perColumn))));
 
-  // Channel-minor results to NCHW, through the epilogue.
-  Expr ci = kb.newVar("c"), iw = kb.newVar("iw"), e = kb.newVar("e");
+  Expr e = kb.newVar("e");
   Stmt zero = forLoop(e, xs[2] * xs[3] * c, ForKind::Serial, store(cb, e, constant(0, t)));
-  Stmt out = forLoop(ci, c, ForKind::Serial,
-                     forLoop(ih, xs[2], ForKind::Serial,
-                             forLoop(iw, xs[3], ForKind::Scalar,
-                                     kb.storeResult(dx, {n, ci, ih, iw}, load(cb, t, add(mul(add(mul(ih, intImm(xs[3])), iw), intImm(c)), ci))))));
-  Stmt body = alloc(cb, block({zero, rowsLoop, out}));
+  Stmt body = alloc(cb, block({zero, rowsLoop, channelMinorToNchw(kb, dx, n, cb)}));
   kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body),
                                    2.0 * static_cast<double>(c * o * kh * kw * ys[2] * ys[3]));
   pb.finish(kb);
