@@ -88,8 +88,11 @@ HostTensor decodeIdx(const ReadFn &read, std::optional<uint64_t> knownSize, std:
     uint64_t d = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
     shape.push_back(static_cast<int64_t>(d));
     extents.append(i ? "x" : "").append(std::to_string(d));
-    if (payload <= kMaxPayload)
-      payload *= d; // d < 2^32 and payload <= 2^40: no overflow
+    // Stops counting past the limit; 2^40 * (2^32 - 1) does not fit in 64
+    // bits, so the product itself is checked (a wrap to 0 once passed as an
+    // empty file).
+    if (payload <= kMaxPayload && __builtin_mul_overflow(payload, d, &payload))
+      payload = kMaxPayload + 1;
   }
   KILN_RUNTIME_CHECK(payload <= kMaxPayload) << name << ": extents " << extents << " are too large";
   uint64_t headerSize = 4 + 4 * rank;

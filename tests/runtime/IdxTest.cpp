@@ -108,6 +108,11 @@ TEST(Idx, RejectsCountMismatchAndHugeExtents) {
   std::string huge = dir.write(
       "huge", std::string("\x00\x00\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 16));
   EXPECT_EQ(readError(huge, 0), huge + ": extents 4294967295x4294967295x4294967295 are too large");
+  // 32*2*2^30*2^30 = 2^66 wraps to 0 in 64 bits: a fuzzer's header with no
+  // data once passed as an empty file.
+  std::string wraps = dir.write(
+      "wraps", std::string("\x00\x00\x08\x04\x00\x00\x00\x20\x00\x00\x00\x02\x40\x00\x00\x00\x40\x00\x00\x00", 20));
+  EXPECT_EQ(readError(wraps, 0), wraps + ": extents 32x2x1073741824x1073741824 are too large");
   // Plausible but absent data: a gzip file claiming 60000 images holds 0.
   std::string lying = writeGz(dir, "lying.gz",
                               std::string("\x00\x00\x08\x03\x00\x00\xea\x60\x00\x00\x00\x1c\x00\x00\x00\x1c", 16));
