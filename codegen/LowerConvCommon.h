@@ -15,8 +15,7 @@ namespace kiln::lower {
 
 /// The window geometry of conv node `node` over input shape x, filter shape w.
 inline Window2d convGeometry(Node &node, const Shape &x, const Shape &w) {
-  return windowGeometry(node.mnemonic(), x[2], x[3], w[2], w[3], node.attrs().getInts("stride"),
-                        node.attrs().get("padding"));
+  return kiln::convGeometry(node.mnemonic(), node.attrs(), x, w);
 }
 
 inline bool isPadded(const Window2d &g) { return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right; }

@@ -37,8 +37,7 @@ void lowerCudaConv(CudaBuilder &cb, Node &node, const std::string &name) {
   // x's and w's shapes, whichever of operands and result they are here.
   const Shape &xs = node.kind() == OpKind::Conv2dInputGrad ? out.shape() : in0.shape();
   const Shape &ws = node.kind() == OpKind::Conv2dFilterGrad ? out.shape() : in1.shape();
-  Window2d win = windowGeometry(node.mnemonic(), xs[2], xs[3], ws[2], ws[3], node.attrs().getInts("stride"),
-                                node.attrs().get("padding"));
+  Window2d win = convGeometry(node.mnemonic(), node.attrs(), xs, ws);
   const int64_t kk = ws[2] * ws[3], kw = ws[3], ohw = win.outH * win.outW, hw = xs[2] * xs[3];
   GpuGemm g;
   g.dtype = out.dtype();

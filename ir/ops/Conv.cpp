@@ -16,11 +16,6 @@
 namespace kiln {
 namespace {
 
-/// Spatial geometry of a convolution of input shape `x` with filter shape `w`.
-Window2d convGeometry(std::string_view op, const AttrMap &attrs, const Shape &x, const Shape &w) {
-  return windowGeometry(op, x[2], x[3], w[2], w[3], attrs.getInts("stride"), attrs.get("padding"));
-}
-
 /// Checks x and w of a convolution and returns the output shape [N,O,OH,OW].
 Shape convOutputShape(std::string_view op, const AttrMap &attrs, const TensorType &x,
                       const TensorType &w) {

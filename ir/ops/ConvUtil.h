@@ -117,6 +117,13 @@ inline Window2d windowGeometry(std::string_view op, const AttrMap &attrs, int64_
   return windowGeometry(op, inH, inW, kH, kW, stride, attrs.get("padding"));
 }
 
+/// Spatial geometry of a convolution of input shape `x` (NCHW) with filter
+/// shape `w` (OIHW), from its `stride` and `padding` attributes.
+inline Window2d convGeometry(std::string_view op, const AttrMap &attrs, std::span<const int64_t> x,
+                             std::span<const int64_t> w) {
+  return windowGeometry(op, x[2], x[3], w[2], w[3], attrs.getInts("stride"), attrs.get("padding"));
+}
+
 } // namespace kiln
 
 #endif // KILN_IR_OPS_CONVUTIL_H
