@@ -252,6 +252,8 @@ Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
   Expr val = valueAt(out, idx);
   overrides_.erase(v);
   memo_.clear();
+  if (e->second.sink)
+    return e->second.sink(idx, val);
   return store(param(e->second.outputBuffer, true), linearIndex(idx, out.shape()), val);
 }
 

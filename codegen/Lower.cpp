@@ -106,6 +106,10 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
     else
       copies.push_back({bo, b});
   }
+  pb.inlinable = [&pb](Value v) { return pb.bufferOf(v) < 0 && isInlineKind(*v.node); };
+  if (region.attrs().has("name") && region.attrs().getString("name") == "pool_grad_wgrad" &&
+      lowerPoolGradWeightGrads(pb, body, rname))
+    return;
   // Elementwise values read by matmul/conv/pool are computed once into a temp.
   for (Node *n : body.nodes()) {
     OpClass c = n->info().opClass;
@@ -117,7 +121,6 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
         pb.materialize(r, rname + "_" + valueName(r));
     }
   }
-  pb.inlinable = [&pb](Value v) { return pb.bufferOf(v) < 0 && isInlineKind(*v.node); };
   std::set<Node *> viaEpilogue;
   int part = 0;
   auto partName = [&] {
@@ -150,7 +153,7 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
     std::set<Node *> chain;
     Value out = epilogueOutput(pb, body, *n, chain);
     if (out) {
-      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out)};
+      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out), {}};
       viaEpilogue.insert(chain.begin(), chain.end());
     } else {
       for (size_t j = 0; j < n->numResults(); ++j)

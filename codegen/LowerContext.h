@@ -41,6 +41,9 @@ struct Binding {
 struct EpilogueInfo {
   Value output;
   int outputBuffer = -1;
+  /// When set, the output's element idx goes here instead of outputBuffer
+  /// (a kernel-local buffer of a fused consumer).
+  std::function<Stmt(const Index &idx, Expr value)> sink;
 };
 
 /// Builds a Program; owns the value bindings shared by all kernels.
@@ -139,6 +142,17 @@ void lowerMatmul(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name);
+
+/// True when max_pool2d_grad `n`'s windows tile its input (stride = kernel, no padding).
+bool maxPoolGradTiles(Node &n);
+/// The windows of max_pool2d_grad `n` over all channels of image `image`:
+/// each window's first maximum takes dy, the rest 0, stored through
+/// storeResult (a fused mask applies). Requires maxPoolGradTiles(n).
+Stmt maxPoolGradImage(KernelBuilder &kb, Node &n, const Expr &image);
+/// Lowers region "pool_grad_wgrad" (passes/Fusion.h) as one kernel keeping
+/// each image's masked gradient in a local buffer; false, emitting nothing,
+/// when its shapes do not suit (the region then lowers op by op).
+bool lowerPoolGradWeightGrads(ProgramBuilder &pb, Graph &body, const std::string &name);
 
 /// True when lowerElementwise can compute v inline (elementwise, layout, constant).
 bool isInlineKind(const Node &n);

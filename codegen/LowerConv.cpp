@@ -284,97 +284,6 @@ GemmSpec filterGradSpec(KernelBuilder &kb, Value x, Value dy, Value dw, const Wi
   return s;
 }
 
-/// dw(o, q) = v for column q = (c, kh, kw), without lookup tables.
-Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, Expr v) {
-  auto [c, kh, kw] = filterTap(q, dw.shape());
-  return kb.storeResult(dw, {o, c, kh, kw}, std::move(v));
-}
-
-/// conv2d_filter_grad with stride 1, no padding, few filter taps and OW a
-/// multiple of 8 (the report CNN's first layer: dw 32x1x5x5 from 24-wide
-/// rows) as dot products along output rows instead of a GEMM: packing the
-/// GEMM's im2col operand gathers along the taps, while here both dy and x
-/// are read contiguously along ow. A tile of TO filters x TQ taps keeps
-/// TO*TQ 8-lane accumulators in registers over one image's rows (per k: TO
-/// loads of dy, TQ of x, TO*TQ FMAs); every tile's accumulators live in a
-/// local array between images (L1-sized, so at most ~50 tiles). The images
-/// are split into one part per thread; parts are summed in order by a _sum
-/// kernel. False when the shape does not fit; nothing is emitted then.
-bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name) {
-  Value x = node.operand(0), dy = node.operand(1), dw = node.result();
-  const Shape &xs = x.shape(), &ws = dw.shape(), &ys = dy.shape();
-  Window2d g = convGeometry(node, xs, ws);
-  DType t = dw.dtype();
-  constexpr int64_t L = 8;
-  const int64_t kk = ws[2] * ws[3], q = ws[1] * kk, o = ws[0];
-  auto divisor = [](int64_t v, std::initializer_list<int64_t> options) {
-    for (int64_t d : options)
-      if (v % d == 0)
-        return d;
-    return int64_t{0};
-  };
-  // Up to 4 x 6 accumulators with 32 vector registers, 2 x 6 with 16.
-  const bool wide = pb.opt.vectorBytes >= 64;
-  const int64_t to = wide ? divisor(o, {4, 3, 2, 1}) : divisor(o, {2, 1}), tq = divisor(q, {5, 4, 6, 3});
-  if (t != DType::F32 || pb.opt.vectorBytes < 32 || isPadded(g) || g.strideH != 1 || g.strideW != 1 ||
-      ys[3] % L != 0 || tq == 0 || pb.bufferOf(x) < 0 || pb.bufferOf(dy) < 0)
-    return false;
-  const int64_t tiles = (o / to) * (q / tq), accs = to * tq;
-  if (tiles * accs * L > 8192) // the accumulators of all tiles stay within 32 KB
-    return false;
-  const int64_t images = xs[0], parts = std::max<int64_t>(1, std::min<int64_t>(pb.opt.threads, images));
-
-  KernelBuilder kb(pb, name);
-  int xb = kb.paramOf(x, false), db = kb.paramOf(dy, false);
-  int all = kb.local("accall", t, tiles * accs * L), acc = kb.local("acc", t, accs * L);
-  Expr part = kb.newVar("part"), n = kb.newVar("n"), tile = kb.newVar("tile"), oh = kb.newVar("oh");
-  Expr ch = kb.newVar("ch"), e = kb.newVar("e");
-  Expr ob = div(tile, intImm(q / tq)), qb = mod(tile, intImm(q / tq));
-  std::vector<std::pair<Expr, Expr>> lets;
-  std::vector<Expr> dv(to), xv(tq);
-  for (int64_t i = 0; i < to; ++i) {
-    Expr oi = add(mul(ob, intImm(to)), intImm(i));
-    Expr at = add(mul(add(mul(add(mul(n, intImm(o)), oi), intImm(ys[2])), oh), intImm(ys[3])), mul(ch, intImm(L)));
-    dv[i] = kb.newVar("d", {t, static_cast<int>(L)});
-    lets.push_back({dv[i], load(db, t, at, static_cast<int>(L))});
-  }
-  for (int64_t j = 0; j < tq; ++j) {
-    Expr qj = add(mul(qb, intImm(tq)), intImm(j));
-    auto [c, kh, kw] = filterTap(qj, ws);
-    Expr row = add(mul(add(mul(n, intImm(xs[1])), c), intImm(xs[2])), add(oh, kh));
-    Expr at = add(mul(row, intImm(xs[3])), add(mul(ch, intImm(L)), kw));
-    xv[j] = kb.newVar("x", {t, static_cast<int>(L)});
-    lets.push_back({xv[j], load(xb, t, at, static_cast<int>(L))});
-  }
-  std::vector<Stmt> fmas, fetch, keep;
-  for (int64_t s = 0; s < accs; ++s) {
-    Expr slot = intImm(s * L), home = add(mul(tile, intImm(accs * L)), intImm(s * L));
-    fmas.push_back(store(acc, slot, add(load(acc, t, slot, L), mul(dv[s / tq], xv[s % tq]))));
-    fetch.push_back(store(acc, slot, load(all, t, home, L)));
-    keep.push_back(store(all, home, load(acc, t, slot, L)));
-  }
-  Stmt body = letStmts(lets, block(std::move(fmas)));
-  Stmt rows = forLoop(oh, ys[2], ForKind::Serial, forLoop(ch, ys[3] / L, ForKind::Serial, body));
-  Stmt perTile = forLoop(tile, tiles, ForKind::Serial, alloc(acc, block({block(fetch), rows, block(keep)})));
-  Expr first = div(mul(part, intImm(images)), intImm(parts));
-  Expr last = div(mul(add(part, intImm(1)), intImm(images)), intImm(parts));
-  Stmt sweep = forLoop(n, first, sub(last, first), ForKind::Serial, perTile);
-  Stmt zero = forLoop(e, tiles * accs * L, ForKind::Serial, store(all, e, constant(0, t)));
-
-  // Each tile's sums: dw(o, q) directly with one part, else a partial product.
-  Expr s = kb.newVar("s");
-  Expr oIdx = add(mul(ob, intImm(to)), div(s, intImm(tq))), qIdx = add(mul(qb, intImm(tq)), mod(s, intImm(tq)));
-  Expr total = hreduce(ReduceOp::Add, load(all, t, mul(add(mul(tile, intImm(accs)), s), intImm(L)), L));
-  PartSums out = partSums(pb, kb, name, dw, parts, part);
-  Stmt sums = forLoop(tile, tiles, ForKind::Serial, forLoop(s, accs, ForKind::Serial, out.put(oIdx, qIdx, total)));
-  Stmt partBody = alloc(all, block({zero, sweep, sums}));
-  double flops = 2.0 * static_cast<double>(o * q * images * ys[2] * ys[3]);
-  kb.kernel.body = kb.makeParallel(forLoop(part, parts, ForKind::Serial, partBody), flops / static_cast<double>(parts));
-  pb.finish(kb);
-  finishPartSums(pb, name, dw, out, parts);
-  return true;
-}
-
 void conv2dLoops(KernelBuilder &kb, Node &node) {
   Value x = node.operand(0), w = node.operand(1), y = node.result();
   const Shape &xs = x.shape(), &ws = w.shape();
@@ -454,6 +363,11 @@ void filterGradLoops(KernelBuilder &kb, Node &node) {
 }
 
 } // namespace
+
+Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, Expr v) {
+  auto [c, kh, kw] = filterTap(q, dw.shape());
+  return kb.storeResult(dw, {o, c, kh, kw}, std::move(v));
+}
 
 PartSums partSums(ProgramBuilder &pb, KernelBuilder &kb, const std::string &name, Value dw, int64_t parts,
                   const Expr &part) {

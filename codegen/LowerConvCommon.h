@@ -49,6 +49,14 @@ PartSums partSums(ProgramBuilder &pb, KernelBuilder &kb, const std::string &name
 /// (nothing with one part).
 void finishPartSums(ProgramBuilder &pb, const std::string &name, Value dw, const PartSums &sums, int64_t parts);
 
+/// dw(o, q) = v for column q = (c, kh, kw) of a flattened filter.
+Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, Expr v);
+
+/// conv2d_filter_grad with stride 1, no padding and OW a multiple of 8 as
+/// dot products along output rows (LowerWeightGrads.cpp). False, emitting
+/// nothing, when it does not suit.
+bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name);
+
 /// conv2d with vectors along the output channels (LowerConvDirect.cpp): a
 /// `_wt` kernel transposes the filter, then one kernel per image. False,
 /// emitting nothing, when the shape does not suit it.

@@ -100,16 +100,85 @@ bool windowsTile(const Window2d &g) {
          g.inW == g.outW * g.kernelW;
 }
 
-/// max_pool2d_grad when the windows tile the input: each window finds its
-/// first maximum with a select chain (the scan order and tie rule of
-/// poolBackward) and writes all its input positions, dy at the maximum and
-/// 0 elsewhere, straight through storeResult: no plane, no scatter.
-void maxPoolGradTiles(KernelBuilder &kb, Node &node) {
+} // namespace
+
+bool maxPoolGradTiles(Node &n) {
+  return n.kind() == OpKind::MaxPool2dGrad && windowsTile(poolGeometry(n, n.result().shape()));
+}
+
+namespace {
+
+/// maxPoolGradImage for 2x2 windows, along input rows so that the loops
+/// vectorize without gathers: per pair of input rows, both rows are copied
+/// into local rows with a spare element at each end and dy is repeated per
+/// column; then input column j finds its window's four values with loads at
+/// j - 1, j, j + 1 (the partner column is j + 1 for even j, j - 1 for odd),
+/// runs the same select chain as the scalar form (same ties, same NaN
+/// handling) and writes both rows' elements of column j through storeResult.
+Stmt maxPoolGradPairs(KernelBuilder &kb, Node &node, const Expr &n) {
+  Value dy = node.operand(0), x = node.operand(1), dx = node.result();
+  const Shape &xs = dx.shape(), &ys = dy.shape();
+  DType t = dx.dtype();
+  const int64_t w = xs[3];
+  Expr c = kb.newVar("c"), oh = kb.newVar("oh"), j = kb.newVar("j"), p = kb.newVar("p");
+  int top = kb.local("top", t, w + 2), bottom = kb.local("bottom", t, w + 2), rep = kb.local("dyrep", t, w);
+  Expr r0 = mul(oh, intImm(2)), r1 = add(r0, intImm(1));
+  auto copy = [&](int row, const Expr &r) {
+    return block({store(row, intImm(0), constant(0, t)), store(row, intImm(w + 1), constant(0, t)),
+                  forLoop(j, w, ForKind::Serial, store(row, add(j, intImm(1)), kb.valueAt(x, {n, c, r, j})))});
+  };
+  Expr gv = kb.newVar("g", {t, 1});
+  Stmt repeat = forLoop(p, ys[3], ForKind::Scalar,
+                        letStmt(gv, kb.valueAt(dy, {n, c, oh, p}),
+                                block({store(rep, mul(p, intImm(2)), gv), store(rep, add(mul(p, intImm(2)), intImm(1)), gv)})));
+  Expr odd = kb.newVar("odd", {DType::Bool, 1});
+  auto at = [&](int row, int64_t shift) { return load(row, t, add(j, intImm(shift + 1))); };
+  // Window values in scan order: (r0, even), (r0, odd), (r1, even), (r1, odd).
+  std::vector<std::pair<Expr, Expr>> lets{{odd, binary(BinOp::Eq, mod(j, intImm(2)), intImm(1))}};
+  Expr v[4];
+  for (int k = 0; k < 4; ++k) {
+    int row = k < 2 ? top : bottom;
+    v[k] = kb.newVar("v", {t, 1});
+    lets.push_back({v[k], k % 2 == 0 ? select(odd, at(row, -1), at(row, 0)) : select(odd, at(row, 0), at(row, 1))});
+  }
+  Expr bestV = v[0], bestI = intImm(0, DType::I32);
+  for (int k = 1; k < 4; ++k) {
+    Expr gt = kb.newVar("gt", {DType::Bool, 1});
+    lets.push_back({gt, binary(BinOp::Lt, bestV, v[k])});
+    if (k < 3) {
+      Expr b = kb.newVar("best", {t, 1});
+      lets.push_back({b, select(gt, v[k], bestV)});
+      bestV = b;
+    }
+    bestI = select(gt, intImm(k, DType::I32), bestI);
+  }
+  Expr arg = kb.newVar("arg", {DType::I32, 1}), grad = kb.newVar("g", {t, 1});
+  lets.push_back({arg, bestI});
+  lets.push_back({grad, load(rep, t, j)});
+  Expr k0 = select(odd, intImm(1, DType::I32), intImm(0, DType::I32));
+  auto out = [&](const Expr &k) { return select(binary(BinOp::Eq, arg, k), grad, constant(0, t)); };
+  Stmt write = letStmts(lets, block({kb.storeResult(dx, {n, c, r0, j}, out(k0)),
+                                     kb.storeResult(dx, {n, c, r1, j}, out(add(k0, intImm(2, DType::I32))))}));
+  Stmt pair = block({copy(top, r0), copy(bottom, r1), repeat, forLoop(j, w, ForKind::Serial, write)});
+  Stmt rows = forLoop(c, xs[1], ForKind::Serial, forLoop(oh, ys[2], ForKind::Serial, pair));
+  return alloc(top, alloc(bottom, alloc(rep, rows)));
+}
+
+} // namespace
+
+/// Each window finds its first maximum with a select chain (the scan order
+/// and tie rule of poolBackward) and writes all its input positions, dy at
+/// the maximum and 0 elsewhere, straight through storeResult: no plane, no
+/// scatter.
+Stmt maxPoolGradImage(KernelBuilder &kb, Node &node, const Expr &n) {
   Value dy = node.operand(0), x = node.operand(1), dx = node.result();
   const Shape &xs = dx.shape();
   Window2d g = poolGeometry(node, xs);
+  // Rows of whole 8-lane vectors; shorter ones are loops of masked gathers.
+  if (g.kernelH == 2 && g.kernelW == 2 && xs[3] % 8 == 0)
+    return maxPoolGradPairs(kb, node, n);
   DType t = dx.dtype();
-  Expr n = kb.newVar("n"), c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Expr c = kb.newVar("c"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
   auto pos = [&](int64_t kh, int64_t kw) {
     return Index{n, c, add(mul(oh, intImm(g.kernelH)), intImm(kh)), add(mul(ow, intImm(g.kernelW)), intImm(kw))};
   };
@@ -133,9 +202,10 @@ void maxPoolGradTiles(KernelBuilder &kb, Node &node) {
   Stmt body = letStmts(lets, block(std::move(writes)));
   // The window's reads and writes are strided by the kernel width: scalar.
   Stmt s = forLoop(ow, g.outW, ForKind::Scalar, body);
-  s = forLoop(n, xs[0], ForKind::Serial, forLoop(c, xs[1], ForKind::Serial, forLoop(oh, g.outH, ForKind::Serial, s)));
-  kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * g.inH * g.inW * 4));
+  return forLoop(c, xs[1], ForKind::Serial, forLoop(oh, g.outH, ForKind::Serial, s));
 }
+
+namespace {
 
 /// Gradients: scatter into a local plane per (n, c), then store it.
 void poolBackward(KernelBuilder &kb, Node &node, bool isMax) {
@@ -198,9 +268,12 @@ void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name) {
     break;
   case OpKind::AvgPool2d: poolForward(kb, n, false); break;
   case OpKind::MaxPool2dGrad:
-    if (windowsTile(poolGeometry(n, n.result().shape())))
-      maxPoolGradTiles(kb, n);
-    else
+    if (maxPoolGradTiles(n)) {
+      Expr image = kb.newVar("n");
+      Stmt s = forLoop(image, n.result().shape()[0], ForKind::Serial, maxPoolGradImage(kb, n, image));
+      const Shape &xs = n.result().shape();
+      kb.kernel.body = kb.makeParallel(s, static_cast<double>(xs[1] * xs[2] * xs[3] * 4));
+    } else
       poolBackward(kb, n, true);
     break;
   case OpKind::AvgPool2dGrad: poolBackward(kb, n, false); break;

@@ -5,6 +5,9 @@
 // matmul or max_pool2d_grad, through single-use elementwise steps between them
 // (the dropout gradient of a dropout layer). A bias gradient (a reduce_sum to
 // rank 1) takes the elementwise ops that produce its operand as a prologue.
+// A pooled layer's masked gradient that only feeds its bias and filter
+// gradients (the first layer: no input gradient) joins them in one region, so
+// a backend can keep it per image in cache instead of writing it out.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
 
@@ -69,6 +72,51 @@ RegionMatch matchGradMask(const UseIndex &idx, Node *anchor) {
   return {};
 }
 
+/// The select ending a grad-mask match (its masked gradient), or null.
+Node *maskedGradient(const RegionMatch &m) {
+  for (Node *n : m.members)
+    if (n->kind() == OpKind::Select && isReluMask(n->operand(0).node))
+      return n;
+  return nullptr;
+}
+
+/// True when reduce_sum `r` is a per-channel (dim 1) bias gradient of its NCHW operand.
+bool isChannelSum(const Node *r) {
+  if (r->kind() != OpKind::ReduceSum || r->attrs().getBool("keepdims") || r->operand(0).shape().size() != 4)
+    return false;
+  std::vector<int64_t> axes = r->attrs().getInts("axes");
+  std::sort(axes.begin(), axes.end());
+  return axes == std::vector<int64_t>{0, 2, 3} || axes == std::vector<int64_t>{-4, -2, -1};
+}
+
+/// "pool_grad_wgrad": a pool_grad_mask chain whose masked gradient is read
+/// only by conv2d_filter_grad (as dy) and at most one per-channel reduce_sum.
+RegionMatch matchPoolGradWeightGrads(const UseIndex &idx, Node *anchor) {
+  if (anchor->kind() != OpKind::MaxPool2dGrad)
+    return {};
+  RegionMatch m = matchGradMask(idx, anchor);
+  Node *sel = maskedGradient(m);
+  if (!sel)
+    return {};
+  Value dz = sel->result();
+  Node *filterGrad = nullptr, *biasGrad = nullptr;
+  for (Node *u : idx.users(dz)) {
+    if (u->kind() == OpKind::Conv2dFilterGrad && u->operand(1) == dz && u->operand(0) != dz && !filterGrad)
+      filterGrad = u;
+    else if (isChannelSum(u) && !biasGrad)
+      biasGrad = u;
+    else
+      return {};
+  }
+  if (!filterGrad || idx.useCount(dz) != (biasGrad ? 2u : 1u))
+    return {}; // a graph output, or read by anything else
+  m.members.push_back(filterGrad);
+  if (biasGrad)
+    m.members.push_back(biasGrad);
+  m.name = "pool_grad_wgrad";
+  return m;
+}
+
 RegionMatch matchBiasGrad(const UseIndex &idx, Node *red) {
   if (red->kind() != OpKind::ReduceSum || red->resultType().rank() != 1)
     return {};
@@ -109,7 +157,8 @@ bool fuseBackwardPass(Graph &g, PassContext &ctx) {
   int64_t masks = canonicalizeReluMasks(g);
   if (masks)
     ctx.bump("fuse.relu-mask", masks);
-  bool changed = fuseEachAnchor(g, ctx, matchGradMask);
+  bool changed = fuseEachAnchor(g, ctx, matchPoolGradWeightGrads);
+  changed |= fuseEachAnchor(g, ctx, matchGradMask);
   changed |= fuseEachAnchor(g, ctx, matchBiasGrad);
   return changed || masks != 0;
 }

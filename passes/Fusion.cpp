@@ -28,6 +28,8 @@ bool FusionCaps::supports(std::string_view p) const {
     return gradMask;
   if (p == "bias_grad")
     return biasGrad;
+  if (p == "pool_grad_wgrad")
+    return poolGradWeightGrads;
   if (p == "optimizer_update")
     return optimizerUpdate;
   if (p == "elementwise")
@@ -44,6 +46,9 @@ FusionCaps fusionCaps(std::string_view backend) {
   FusionCaps c;
   c.convBiasRelu = c.convBiasReluPool = c.matmulBiasAct = c.softmaxXent = true;
   c.gradMask = c.biasGrad = c.optimizerUpdate = c.elementwise = true;
+  // Only the CPU has a kernel keeping a masked gradient per image in cache;
+  // elsewhere it would only hide the mask from pool_grad_mask.
+  c.poolGradWeightGrads = backend == "cpu";
   return c;
 }
 

@@ -16,6 +16,9 @@
 //      "conv_input_grad_mask" conv2d_input_grad, [elementwise...], cmp, select  (relu-gradient mask)
 //      "matmul_grad_mask"     matmul, [elementwise...], cmp, select
 //      "pool_grad_mask"       max_pool2d_grad, [elementwise...], cmp, select
+//      "pool_grad_wgrad"      a "pool_grad_mask" chain, then conv2d_filter_grad and at most one
+//                             per-channel reduce_sum, the only readers of the masked gradient
+//                             (a first layer's filter and bias gradients)
 //      "softmax_xent"         two or more of softmax, log_softmax, softmax_cross_entropy,
 //                             softmax_cross_entropy_grad reading the same logits (one row pass)
 //      "bias_grad"            elementwise producers, then ONE reduce_sum last (input fusion)
@@ -25,7 +28,8 @@
 //    only by elementwise ops (and, for "*_pool", one max_pool2d last); "elementwise"
 //    and "optimizer_update" bodies hold only elementwise ops and `broadcast`s whose
 //    results all have the region's iteration shape. Exceptions: "softmax_xent" holds
-//    only softmax-class ops; "bias_grad" puts its reduce_sum anchor last.
+//    only softmax-class ops; "bias_grad" puts its reduce_sum anchor last;
+//    "pool_grad_wgrad" ends with the filter gradient and the reduce_sum.
 //  * Splat `constant`s an op of the group reads are copied into the body (never
 //    region operands). Body inputs are arg0, arg1, ... one per region operand.
 //  * Results are exactly the member results used outside the group (by other
@@ -58,6 +62,7 @@ struct FusionCaps {
   bool softmaxXent = false;       ///< "softmax_xent"
   bool gradMask = false;          ///< "conv_input_grad_mask", "matmul_grad_mask", "pool_grad_mask"
   bool biasGrad = false;          ///< "bias_grad"
+  bool poolGradWeightGrads = false; ///< "pool_grad_wgrad"
   bool optimizerUpdate = false;   ///< "optimizer_update"
   bool elementwise = false;       ///< "elementwise"
 

@@ -161,7 +161,7 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
     std::set<Node *> chain;
     Value out = epilogueOutput(pb, body, *n, chain);
     if (out) {
-      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out)};
+      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out), {}};
       viaEpilogue.insert(chain.begin(), chain.end());
     } else {
       for (size_t j = 0; j < n->numResults(); ++j)

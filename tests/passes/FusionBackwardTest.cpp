@@ -55,6 +55,49 @@ TEST(FuseBackward, PoolGradWithTheFollowingReluGradient) {
   EXPECT_EQ(bodyOps(regions[0]), "max_pool2d_grad,cmp,select");
 }
 
+// A first layer: the masked pool gradient feeds only the filter and bias
+// gradients (no input gradient), so on the cpu they join it in one region.
+const char *kFirstLayer = R"(graph @f(%x: f32[2,1,8,8], %dp: f32[2,4,3,3], %r: f32[2,4,6,6]) {
+  %zero = constant() {value = 0.0, dtype = "f32", shape = []} : f32[]
+  %dr = max_pool2d_grad(%dp, %r) : f32[2,4,6,6]
+  %m = cmp(%r, %zero) {pred = "gt"} : bool[2,4,6,6]
+  %dz = select(%m, %dr, %zero) : f32[2,4,6,6]
+  %dw = conv2d_filter_grad(%x, %dz) {filter_shape = [4,1,3,3]} : f32[4,1,3,3]
+  %db = reduce_sum(%dz) {axes = [0,2,3]} : f32[4]
+  return %dw, %db EXTRA : f32[4,1,3,3], f32[4] EXTRATYPE
+}
+)";
+
+std::string firstLayer(bool dzOutput) {
+  std::string s = kFirstLayer;
+  s.replace(s.find("EXTRATYPE"), 9, dzOutput ? ", f32[2,4,6,6]" : "");
+  s.replace(s.find("EXTRA"), 5, dzOutput ? ", %dz" : "");
+  return s;
+}
+
+TEST(FuseBackward, FirstLayerWeightGradientsJoinThePoolGradientOnTheCpu) {
+  auto g = fuseAndCheck(firstLayer(false), "fuse-backward", 2, "cpu");
+  auto regions = regionsNamed(*g, "pool_grad_wgrad");
+  ASSERT_EQ(regions.size(), 1u) << toText(*g);
+  EXPECT_EQ(bodyOps(regions[0]), "max_pool2d_grad,cmp,select,conv2d_filter_grad,reduce_sum");
+  EXPECT_EQ(regions[0]->numResults(), 2u);
+  // Besides the region only the reshapes that keep the outputs' names.
+  EXPECT_EQ(g->nodes().size(), 3u) << toText(*g);
+}
+
+TEST(FuseBackward, WeightGradientsStayOutsideElsewhereOrWhenTheGradientIsUsed) {
+  // The interpreter and the CUDA backend have no such kernel: pool_grad_mask.
+  for (const char *backend : {"interp", "cuda"}) {
+    auto g = fuseAndCheck(firstLayer(false), "fuse-backward", 2, backend);
+    EXPECT_TRUE(regionsNamed(*g, "pool_grad_wgrad").empty()) << backend;
+    EXPECT_EQ(regionsNamed(*g, "pool_grad_mask").size(), 1u) << backend << "\n" << toText(*g);
+  }
+  // The masked gradient is a graph output: it must be written, so no fusion.
+  auto g = fuseAndCheck(firstLayer(true), "fuse-backward", 2, "cpu");
+  EXPECT_TRUE(regionsNamed(*g, "pool_grad_wgrad").empty()) << toText(*g);
+  EXPECT_EQ(regionsNamed(*g, "pool_grad_mask").size(), 1u) << toText(*g);
+}
+
 TEST(FuseBackward, SharedMaskStaysOutsideAndNonReluSelectsAreLeftAlone) {
   const char *text = R"(graph @f(%dy: f32[4,5], %r: f32[4,8], %q: f32[4,8]) params(%w: f32[8,5]) {
   %zero = constant() {value = 0.0, dtype = "f32", shape = []} : f32[]

@@ -104,6 +104,10 @@ TEST(FuseConv, EveryBackendFormsEveryPattern) {
                           "pool_grad_mask", "bias_grad", "optimizer_update", "elementwise"})
       EXPECT_TRUE(fusionCaps(backend).supports(p)) << backend << " " << p;
   EXPECT_FALSE(fusionCaps("cpu").supports("no_such_pattern"));
+  // Only the cpu has a kernel for it; elsewhere it would hide pool_grad_mask.
+  EXPECT_TRUE(fusionCaps("cpu").supports("pool_grad_wgrad"));
+  EXPECT_FALSE(fusionCaps("interp").supports("pool_grad_wgrad"));
+  EXPECT_FALSE(fusionCaps("cuda").supports("pool_grad_wgrad"));
   EXPECT_THROW(fusionCaps("tpu"), UserError);
 }
 

@@ -74,10 +74,10 @@ inline void expectSameResults(const Graph &before, const Graph &after, uint32_t 
 
 /// Parses `text`, applies `pipeline` to a copy and checks the copy against the original.
 inline std::unique_ptr<Graph> fuseAndCheck(const std::string &text, const std::string &pipeline,
-                                           int64_t intHigh = 2) {
+                                           int64_t intHigh = 2, const std::string &backend = "interp") {
   std::unique_ptr<Graph> before = parseGraph(text, "test.kir");
   std::unique_ptr<Graph> after = before->clone();
-  runPasses(*after, pipeline);
+  runPasses(*after, pipeline, backend);
   for (uint32_t seed : {1u, 2u})
     expectSameResults(*before, *after, seed, intHigh);
   return after;
