@@ -11,6 +11,7 @@
 #include "ir/Error.h"
 
 #include <set>
+#include <unordered_set>
 #include <sstream>
 
 namespace kiln {
@@ -97,7 +98,10 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
   // Region results live in buffers; body outputs write straight into them.
   std::vector<std::pair<Value, int>> copies;
   for (size_t j = 0; j < region.numResults(); ++j) {
-    int b = pb.materialize(region.result(j), valueName(region.result(j)));
+    auto own = pb.inPlace.find(region.result(j));
+    int b = own != pb.inPlace.end() ? own->second : pb.materialize(region.result(j), valueName(region.result(j)));
+    if (own != pb.inPlace.end())
+      pb.bindBuffer(region.result(j), b);
     Value bo = pb.resolve(body.outputs()[j]);
     bool defined = bo.node->graph() == &body && pb.bindings.find(bo) == pb.bindings.end() &&
                    bo.node->kind() != OpKind::Constant;
@@ -223,6 +227,43 @@ Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::
   return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
 }
 
+/// The parameter or state buffers that results of `n` (at program position
+/// `pos`) can be written into in place: result r is assigned to t, t is an
+/// operand of n of r's type that no later node reads and that is no graph
+/// output, and n is elementwise (a region of elementwise ops only, reading t
+/// at the index it writes r: no layout op or broadcast between). The
+/// elementwise kernel does every load of an element before its stores.
+void findInPlace(ProgramBuilder &pb, Node &n, size_t pos, const std::unordered_map<Value, Value, ValueHash> &assignOf,
+                 const std::unordered_map<const Node *, size_t> &lastRead, const std::unordered_set<Value, ValueHash> &outputs) {
+  Graph *body = n.body();
+  if (n.kind() == OpKind::Fused) {
+    for (Node *m : body->nodes())
+      if (m->info().opClass != OpClass::Elementwise && m->kind() != OpKind::Constant)
+        return;
+  } else if (n.info().opClass != OpClass::Elementwise || n.numResults() != 1) {
+    return;
+  }
+  for (size_t j = 0; j < n.numResults(); ++j) {
+    Value r = n.result(j);
+    auto a = assignOf.find(r);
+    if (a == assignOf.end() || outputs.count(r) || outputs.count(a->second))
+      continue;
+    Value t = a->second;
+    auto last = lastRead.find(t.node);
+    int buffer = pb.bufferOf(t);
+    if (buffer < 0 || t.type() != r.type() || last == lastRead.end() || last->second != pos)
+      continue;
+    // A single op reads an operand of its result's type at the result's index.
+    bool sameIndex = true;
+    for (size_t i = 0; body && i < n.numOperands(); ++i)
+      if (n.operand(i) == t)
+        for (Node *u : body->users(body->inputs()[i]->result()))
+          sameIndex &= u->resultType().shape == t.shape();
+    if (sameIndex)
+      pb.inPlace[r] = buffer;
+  }
+}
+
 } // namespace lower
 
 Program lowerGraph(const Graph &g, const LowerOptions &opt) {
@@ -238,7 +279,28 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
   // At top level only constant expressions lack buffers, and those inline.
   pb.inlinable = [](Value) { return true; };
   std::vector<std::pair<int, Value>> assigns;
-  for (Node *n : g.nodes()) {
+  // Updates in place: who assigns what, and the last reader of each value.
+  std::unordered_map<Value, Value, ValueHash> assignOf;
+  std::unordered_map<const Node *, size_t> lastRead;
+  std::unordered_set<Value, ValueHash> outputs(g.outputs().begin(), g.outputs().end());
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    Node *n = g.nodes()[i];
+    if (n->kind() == OpKind::Assign) {
+      assignOf[n->operand(1)] = n->operand(0);
+      continue;
+    }
+    for (Value o : n->operands()) {
+      // A view of a buffer is read where its readers run.
+      while (o.node->kind() == OpKind::Reshape || o.node->kind() == OpKind::Flatten) {
+        lastRead[o.node] = i;
+        o = o.node->operand(0);
+      }
+      lastRead[o.node] = i;
+    }
+  }
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    Node *n = g.nodes()[i];
+    findInPlace(pb, *n, i, assignOf, lastRead, outputs);
     std::string name = valueName(n->numResults() ? n->result() : Value{n, 0});
     if (n->kind() == OpKind::Assign) {
       int t = pb.bufferOf(n->operand(0));
@@ -266,7 +328,10 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
         pb.bindBuffer(n->result(), pb.addBuffer(name, n->resultType(), BufferRole::Temp, src));
         continue;
       }
-      pb.materialize(n->result(), name);
+      if (auto own = pb.inPlace.find(n->result()); own != pb.inPlace.end())
+        pb.bindBuffer(n->result(), own->second);
+      else
+        pb.materialize(n->result(), name);
       lowerElementwise(pb, {n->result()}, name);
       continue;
     }
@@ -289,7 +354,8 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
   for (size_t i = 0; i < g.outputs().size(); ++i)
     prog.outputs.push_back(ownBuffer(g.outputs()[i], std::string("output").append(std::to_string(i))));
   for (auto [t, v] : assigns)
-    prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
+    if (pb.bufferOf(v) != t) // else updated in place
+      prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
   return prog;
 }
 

@@ -55,6 +55,9 @@ public:
   std::unordered_map<Value, Binding, ValueHash> bindings;
   /// Values stored through an epilogue instead of their own buffer.
   std::unordered_map<Value, EpilogueInfo, ValueHash> epilogues;
+  /// Region results written straight into a parameter or state buffer (an
+  /// update in place: see lowerGraph), by value.
+  std::unordered_map<Value, int, ValueHash> inPlace;
   /// Whether valueAt may inline the producer of a value (fused regions).
   std::function<bool(Value)> inlinable = [](Value) { return false; };
 
