@@ -400,7 +400,7 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
   switch (n.kind()) {
   case OpKind::Conv2d:
     if (blocked) {
-      if (convChannels(pb, n, name) || convRows(pb, n, name))
+      if (convWinograd(pb, n, name) || convChannels(pb, n, name) || convRows(pb, n, name))
         return;
       Value x = n.operand(0), w = n.operand(1);
       Window2d g = convGeometry(n, x.shape(), w.shape());

@@ -10,6 +10,7 @@
 #include "ir/ops/ConvUtil.h"
 
 #include <array>
+#include <optional>
 
 namespace kiln::lower {
 
@@ -56,6 +57,94 @@ Stmt filterGradStore(KernelBuilder &kb, Value dw, const Expr &o, const Expr &q, 
 /// dot products along output rows (LowerWeightGrads.cpp). False, emitting
 /// nothing, when it does not suit.
 bool filterGradRows(ProgramBuilder &pb, Node &node, const std::string &name);
+
+// ---- Outer-product tiles (LowerConvDirect.cpp, LowerConvWinograd.cpp) ------
+
+/// Fewest filter taps (C*KH*KW) for conv2d's channel form: with fewer, the
+/// transposing epilogue costs more than the outer products save.
+inline constexpr int64_t kMinTaps = 64;
+/// Largest local copy of a padded image, in bytes.
+inline constexpr int64_t kMaxImageBytes = 512 * 1024;
+
+/// The register tile: VB vectors of L output channels times R rows (pixels
+/// or taps): at most 24 accumulators and 12 broadcasts per step with 32
+/// vector registers (AVX-512), 12 and 6 with 16 (AVX2, SSE).
+struct Tile {
+  int64_t lanes = 0, vectors = 0, rows = 0;
+  int64_t width() const { return lanes * vectors; } // output channels per block
+};
+
+/// The tile for o output channels, or lanes 0 when o is not a multiple of
+/// the vector length.
+Tile tileFor(int64_t o, int vectorBytes);
+
+/// x's image n as the kernels read it: element (c, ih, iw) of the padded
+/// image is buf[base + c*plane + ih*row + iw]. In place when x has a buffer
+/// and no padding, else a zero-padded local copy that `fill` writes.
+struct Image {
+  int buf = -1;
+  int local = -1; ///< the copy's local buffer, or -1
+  int64_t row = 0, plane = 0;
+  Expr base;
+  Stmt fill;
+};
+
+/// x's image n: in place, or a zero-padded local copy; nothing when the copy
+/// would exceed kMaxImageBytes.
+std::optional<Image> imageOf(KernelBuilder &kb, Value x, const Window2d &g, const Expr &n);
+
+/// The accumulators of an R x VB tile: vector (r, v) at acc[(r*VB + v)*L].
+struct TileCode {
+  KernelBuilder &kb;
+  Tile tile;
+  int acc;
+  DType t;
+
+  Expr slot(int64_t r, int64_t v) const { return kir::intImm((r * tile.vectors + v) * tile.lanes); }
+  int lanes() const { return static_cast<int>(tile.lanes); }
+
+  /// One step: acc(r, v) += kir::splat(scalars[r]) * vectors[v].
+  Stmt step(const std::function<Expr(int64_t v)> &vector, const std::function<Expr(int64_t r)> &scalar,
+            int64_t rows) const {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::vector<Expr> vs, ss;
+    for (int64_t v = 0; v < tile.vectors; ++v) {
+      vs.push_back(kb.newVar("w", {t, lanes()}));
+      lets.push_back({vs.back(), vector(v)});
+    }
+    std::vector<Stmt> fmas;
+    for (int64_t r = 0; r < rows; ++r) {
+      ss.push_back(kb.newVar("x", {t, lanes()}));
+      lets.push_back({ss.back(), kir::splat(scalar(r), lanes())});
+      for (int64_t v = 0; v < tile.vectors; ++v)
+        fmas.push_back(kir::store(acc, slot(r, v), kir::add(kir::load(acc, t, slot(r, v), lanes()), kir::mul(ss[r], vs[v]))));
+    }
+    return kir::letStmts(lets, kir::block(std::move(fmas)));
+  }
+
+  /// acc(r, v) = 0 for r < rows.
+  Stmt zero(int64_t rows) const {
+    std::vector<Stmt> s;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < tile.vectors; ++v)
+        s.push_back(kir::store(acc, slot(r, v), kir::splat(kir::constant(0, t), lanes())));
+    return kir::block(std::move(s));
+  }
+};
+
+/// buf[at(r, v)] = acc(r, v) for r < rows.
+Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at);
+/// Tiles of `rows` over [0, extent): whole tiles in a loop, then the rest as
+/// one shorter tile; body(first row, rows in the tile).
+Stmt overTiles(KernelBuilder &kb, int64_t extent, int64_t rows, const std::function<Stmt(const Expr &, int64_t)> &body);
+/// Image n of v (NCHW) from the channel-minor block cb[(h*W + w)*C + c],
+/// through v's epilogue.
+Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb);
+
+/// 3x3 conv2d with stride 1 and an even output size by Winograd's F(2x2, 3x3)
+/// (LowerConvWinograd.cpp): a `_wt` kernel transforms the filter, then one
+/// kernel per image. False, emitting nothing, when the shape does not suit.
+bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name);
 
 /// conv2d with vectors along the output channels (LowerConvDirect.cpp): a
 /// `_wt` kernel transposes the filter, then one kernel per image. False,

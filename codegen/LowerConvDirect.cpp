@@ -31,21 +31,7 @@ namespace kiln::lower {
 
 using namespace kir;
 
-namespace {
 
-/// Fewest filter taps (C*KH*KW) for conv2d's channel form: with fewer, the
-/// transposing epilogue costs more than the outer products save.
-constexpr int64_t kMinTaps = 64;
-/// Largest local copy of a padded image, in bytes.
-constexpr int64_t kMaxImageBytes = 512 * 1024;
-
-/// The register tile: VB vectors of L output channels times R rows (pixels
-/// or taps): at most 24 accumulators and 12 broadcasts per step with 32
-/// vector registers (AVX-512), 12 and 6 with 16 (AVX2, SSE).
-struct Tile {
-  int64_t lanes = 0, vectors = 0, rows = 0;
-  int64_t width() const { return lanes * vectors; } // output channels per block
-};
 
 /// The tile for o output channels, or lanes 0 when o is not a multiple of
 /// the vector length.
@@ -65,16 +51,6 @@ Tile tileFor(int64_t o, int vectorBytes) {
   return t;
 }
 
-/// x's image n as the kernels read it: element (c, ih, iw) of the padded
-/// image is buf[base + c*plane + ih*row + iw]. In place when x has a buffer
-/// and no padding, else a zero-padded local copy that `fill` writes.
-struct Image {
-  int buf = -1;
-  int local = -1; ///< the copy's local buffer, or -1
-  int64_t row = 0, plane = 0;
-  Expr base;
-  Stmt fill;
-};
 
 std::optional<Image> imageOf(KernelBuilder &kb, Value x, const Window2d &g, const Expr &n) {
   const Shape &xs = x.shape();
@@ -101,6 +77,8 @@ std::optional<Image> imageOf(KernelBuilder &kb, Value x, const Window2d &g, cons
   return im;
 }
 
+namespace {
+
 /// Local i64 table off[q] = the offset of filter tap q = (c, kh, kw) in an
 /// image; returns its buffer and the statement that fills it.
 std::pair<int, Stmt> tapOffsets(KernelBuilder &kb, const Shape &ws, const Image &im) {
@@ -112,44 +90,8 @@ std::pair<int, Stmt> tapOffsets(KernelBuilder &kb, const Shape &ws, const Image 
   return {buf, forLoop(q, taps, ForKind::Serial, store(buf, q, off))};
 }
 
-/// The accumulators of an R x VB tile: vector (r, v) at acc[(r*VB + v)*L].
-struct TileCode {
-  KernelBuilder &kb;
-  Tile tile;
-  int acc;
-  DType t;
+} // namespace
 
-  Expr slot(int64_t r, int64_t v) const { return intImm((r * tile.vectors + v) * tile.lanes); }
-  int lanes() const { return static_cast<int>(tile.lanes); }
-
-  /// One step: acc(r, v) += splat(scalars[r]) * vectors[v].
-  Stmt step(const std::function<Expr(int64_t v)> &vector, const std::function<Expr(int64_t r)> &scalar,
-            int64_t rows) const {
-    std::vector<std::pair<Expr, Expr>> lets;
-    std::vector<Expr> vs, ss;
-    for (int64_t v = 0; v < tile.vectors; ++v) {
-      vs.push_back(kb.newVar("w", {t, lanes()}));
-      lets.push_back({vs.back(), vector(v)});
-    }
-    std::vector<Stmt> fmas;
-    for (int64_t r = 0; r < rows; ++r) {
-      ss.push_back(kb.newVar("x", {t, lanes()}));
-      lets.push_back({ss.back(), splat(scalar(r), lanes())});
-      for (int64_t v = 0; v < tile.vectors; ++v)
-        fmas.push_back(store(acc, slot(r, v), add(load(acc, t, slot(r, v), lanes()), mul(ss[r], vs[v]))));
-    }
-    return letStmts(lets, block(std::move(fmas)));
-  }
-
-  /// acc(r, v) = 0 for r < rows.
-  Stmt zero(int64_t rows) const {
-    std::vector<Stmt> s;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t v = 0; v < tile.vectors; ++v)
-        s.push_back(store(acc, slot(r, v), splat(constant(0, t), lanes())));
-    return block(std::move(s));
-  }
-};
 
 /// buf[at(r, v)] = acc(r, v) for r < rows.
 Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at) {
@@ -160,6 +102,8 @@ Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Exp
   return block(std::move(s));
 }
 
+namespace {
+
 /// Loads acc(r, v) = buf[at(r, v)] for r < rows.
 Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at) {
   std::vector<Stmt> s;
@@ -168,6 +112,8 @@ Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Exp
       s.push_back(store(tc.acc, tc.slot(r, v), load(buf, tc.t, at(r, v), tc.lanes())));
   return block(std::move(s));
 }
+
+} // namespace
 
 /// Tiles of `rows` over [0, extent): whole tiles in a loop, then the rest as
 /// one shorter tile; body(first row, rows in the tile).
@@ -181,6 +127,8 @@ Stmt overTiles(KernelBuilder &kb, int64_t extent, int64_t rows, const std::funct
     s.push_back(body(intImm(extent / rows * rows), extent % rows));
   return block(std::move(s));
 }
+
+namespace {
 
 /// Kernel `name`_wt: the filter w rearranged as wt[rows, cols] (row-major),
 /// wt[r, k] = w[at(r, k)]; returns wt's buffer.
@@ -196,6 +144,8 @@ int filterCopy(ProgramBuilder &pb, const std::string &name, Value w, int64_t row
   return wt;
 }
 
+} // namespace
+
 /// Image n of v (NCHW) from the channel-minor block cb[(h*W + w)*C + c],
 /// through v's epilogue.
 Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb) {
@@ -208,7 +158,6 @@ Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb) {
                          forLoop(w, s[3], ForKind::Scalar, kb.storeResult(v, {n, c, h, w}, load(cb, v.dtype(), from)))));
 }
 
-} // namespace
 
 bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
   Value x = node.operand(0), w = node.operand(1), y = node.result();

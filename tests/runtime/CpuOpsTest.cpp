@@ -184,6 +184,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{{2, 9, 11, 10}, {32, 9, 3, 3}, {2, 2}, std::string("same")},
                       // 48 filters (three vectors), uneven stride and padding, 75 taps;
                       ConvCase{{2, 5, 9, 9}, {48, 5, 3, 5}, {2, 1}, std::vector<int64_t>{1, 0, 2, 1}},
+                      // Winograd F(2x2, 3x3): 3x3, stride 1, even output, filters a multiple of
+                      // the vector length; padded (a zero-padded copy), 16 tiles of 2x2;
+                      ConvCase{{2, 16, 8, 8}, {16, 16, 3, 3}, {1, 1}, std::string("same")},
+                      // 49 tiles (whole tiles of 6 and a last of 1), 32 filters;
+                      ConvCase{{2, 8, 16, 16}, {32, 8, 3, 3}, {1, 1}, std::string("valid")},
                       // 128 filters in two blocks of channels;
                       ConvCase{{2, 8, 8, 8}, {128, 8, 3, 3}, {1, 1}, std::string("valid")},
                       // one image: conv2d stays a GEMM, the filter gradient has one part.
