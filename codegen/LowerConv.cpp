@@ -428,7 +428,7 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
     if (blocked) {
       Value x = n.operand(0), dy = n.operand(1), dw = n.result();
       Window2d g = convGeometry(n, x.shape(), dw.shape());
-      if (filterGradRows(pb, n, name) || filterGradChannels(pb, n, name))
+      if (filterGradRows(pb, n, name) || filterGradWinograd(pb, n, name) || filterGradChannels(pb, n, name))
         return;
       // A small dw with a long K (N*OH*OW) has too few blocks for the threads.
       if (lowerSplitK(

@@ -134,6 +134,8 @@ struct TileCode {
 
 /// buf[at(r, v)] = acc(r, v) for r < rows.
 Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at);
+/// Loads acc(r, v) = buf[at(r, v)] for r < rows.
+Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at);
 /// Tiles of `rows` over [0, extent): whole tiles in a loop, then the rest as
 /// one shorter tile; body(first row, rows in the tile).
 Stmt overTiles(KernelBuilder &kb, int64_t extent, int64_t rows, const std::function<Stmt(const Expr &, int64_t)> &body);
@@ -145,6 +147,11 @@ Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb);
 /// (LowerConvWinograd.cpp): a `_wt` kernel transforms the filter, then one
 /// kernel per image. False, emitting nothing, when the shape does not suit.
 bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name);
+
+/// conv2d_filter_grad of a 3x3 filter with stride 1 and an even output size
+/// by Winograd's F(2x2, 3x3) (LowerConvWinograd.cpp): one part of the images
+/// per thread, the parts added and transformed back by a `_sum` kernel.
+bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name);
 
 /// conv2d with vectors along the output channels (LowerConvDirect.cpp): a
 /// `_wt` kernel transposes the filter, then one kernel per image. False,

@@ -108,8 +108,6 @@ Stmt saveTile(const TileCode &tc, int64_t rows, int buf, const std::function<Exp
   return block(std::move(s));
 }
 
-namespace {
-
 /// Loads acc(r, v) = buf[at(r, v)] for r < rows.
 Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Expr(int64_t r, int64_t v)> &at) {
   std::vector<Stmt> s;
@@ -118,8 +116,6 @@ Stmt loadTile(const TileCode &tc, int64_t rows, int buf, const std::function<Exp
       s.push_back(store(tc.acc, tc.slot(r, v), load(buf, tc.t, at(r, v), tc.lanes())));
   return block(std::move(s));
 }
-
-} // namespace
 
 /// Tiles of `rows` over [0, extent): whole tiles in a loop, then the rest as
 /// one shorter tile; body(first row, rows in the tile).

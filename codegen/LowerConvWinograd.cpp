@@ -1,4 +1,5 @@
-// codegen/LowerConvWinograd.cpp - 3x3 conv2d by Winograd's F(2x2, 3x3).
+// codegen/LowerConvWinograd.cpp - 3x3 conv2d and its filter gradient by
+// Winograd's F(2x2, 3x3).
 //
 // Each 2x2 block of outputs comes from a 4x4 patch d of the input:
 // Y = A^T [ sum over c of (G g G^T) * (B^T d B) ] A, with g the 3x3 filter
@@ -16,6 +17,12 @@
 //     channel-minor block, transposed to NCHW through the epilogue.
 // B, G and A hold 0, +-1 and +-1/2 only: the transforms add and halve, and
 // the result agrees with the direct sums to a few float32 roundings.
+// The filter gradient is the transpose of the same bilinear form:
+// dW = G^T [ sum over tiles of (B^T d B) * (A dY A^T) ] G, per image the
+// input transform as above, dy transposed to channel-minor and transformed
+// per 2x2 block, and 16 products summed over tiles (vectors along the
+// filters, V broadcast) into a part's local sums; a `_sum` kernel adds the
+// parts in order and applies G^T . G.
 // (The input gradient of the report CNN's second layer, the same
 // correlation over dy padded by 2, was measured no faster than the direct
 // form: the padding adds 44% more tiles and the transforms eat the rest.)
@@ -84,6 +91,72 @@ int64_t tileRows(int64_t tiles, int64_t limit) {
   return limit;
 }
 
+/// Input transform of image `im` (c channels): V[c][th][xi][j] = (B^T d B)[xi]
+/// of the 4x4 patch at rows 2*th.., column j, for every j < jw - 1 (only even
+/// j are read later): blocks of 8 columns as explicit vectors (the last block
+/// may overlap the one before; its columns get the same values twice), one
+/// column at a time when a row has fewer than 8 patches.
+Stmt inputTransform(KernelBuilder &kb, const Image &im, DType t, int64_t c, int64_t th, int64_t jw, int vb) {
+  Expr ci = kb.newVar("c"), ti = kb.newVar("th"), j = kb.newVar("j");
+  const int64_t starts = jw - 1;
+  const int lanes8 = starts >= 8 ? 8 : 1;
+  auto patchBlock = [&](const Expr &j0) {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::array<std::array<Expr, 4>, 4> d; // d[a][k]: row combination a at column j0 + k
+    for (int64_t k = 0; k < 4; ++k) {
+      std::array<Expr, 4> rows;
+      for (int64_t r = 0; r < 4; ++r) {
+        Expr row = add(mul(ti, intImm(2)), intImm(r));
+        Expr at = add(im.base, add(add(mul(ci, intImm(im.plane)), mul(row, intImm(im.row))), add(j0, intImm(k))));
+        rows[r] = kb.newVar("px", {t, lanes8});
+        lets.push_back({rows[r], load(im.buf, t, at, lanes8)});
+      }
+      for (int64_t a = 0; a < 4; ++a) {
+        d[a][k] = kb.newVar("d", {t, lanes8});
+        lets.push_back({d[a][k], rowCombination(a, rows)});
+      }
+    }
+    std::vector<Stmt> stores;
+    for (int64_t a = 0; a < 4; ++a)
+      for (int64_t b = 0; b < 4; ++b) {
+        Expr at = add(mul(add(mul(add(mul(ci, intImm(th)), ti), intImm(16)), intImm(a * 4 + b)), intImm(jw)), j0);
+        stores.push_back(store(vb, at, rowCombination(b, d[a])));
+      }
+    return letStmts(lets, block(std::move(stores)));
+  };
+  std::vector<Stmt> blocks;
+  if (lanes8 == 1) {
+    blocks.push_back(forLoop(j, starts, ForKind::Serial, patchBlock(j)));
+  } else {
+    for (int64_t j0 = 0; j0 + 8 <= starts; j0 += 8)
+      blocks.push_back(patchBlock(intImm(j0)));
+    if (starts % 8)
+      blocks.push_back(patchBlock(intImm(starts - 8)));
+  }
+  return forLoop(ci, c, ForKind::Serial, forLoop(ti, th, ForKind::Serial, block(std::move(blocks))));
+}
+
+/// Where V[c][th][xi][j] lies for tile row th and column 2 * tw (the part that
+/// depends on the tile).
+Expr tileOffset(const Expr &thIdx, const Expr &twIdx, int64_t jw) {
+  return add(mul(thIdx, intImm(16 * jw)), mul(twIdx, intImm(2)));
+}
+
+/// A^T's rows as combinations (the output transform) and A's (the gradient's):
+/// (A^T m)[i] over m[0..3] for i < 2.
+Expr outputCombination(const std::array<Expr, 4> &v, int64_t i) {
+  return i == 0 ? add(add(v[0], v[1]), v[2]) : sub(sub(v[1], v[2]), v[3]);
+}
+/// (A e)[k] over e[0..1] for k < 4: e0, e0 + e1, e0 - e1, -e1.
+Expr gradientCombination(int64_t k, const Expr &e0, const Expr &e1) {
+  switch (k) {
+  case 0: return e0;
+  case 1: return add(e0, e1);
+  case 2: return sub(e0, e1);
+  default: return unary(UnOp::Neg, e1);
+  }
+}
+
 } // namespace
 
 bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
@@ -115,47 +188,8 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
   int ub = kb.param(u, /*write=*/false);
   int vb = kb.local("wino_in", t, vSize), mb = kb.local("wino_prod", t, mSize), cb = kb.local("cblock", t, pixels * o);
 
-  // 1. Input transform, for patches starting at every column j < OW - 1:
-  // blocks of 8 columns as explicit vectors (the last block may overlap the
-  // one before; its columns get the same values twice), one column at a
-  // time when a row has fewer than 8 patches.
-  Expr ci = kb.newVar("c"), ti = kb.newVar("th"), j = kb.newVar("j");
-  const int64_t starts = jw - 1;
-  const int lanes8 = starts >= 8 ? 8 : 1;
-  auto patchBlock = [&](const Expr &j0) {
-    std::vector<std::pair<Expr, Expr>> lets;
-    std::array<std::array<Expr, 4>, 4> d; // d[a][k]: row combination a at column j0 + k
-    for (int64_t k = 0; k < 4; ++k) {
-      std::array<Expr, 4> rows;
-      for (int64_t r = 0; r < 4; ++r) {
-        Expr row = add(mul(ti, intImm(2)), intImm(r));
-        Expr at = add(im->base, add(add(mul(ci, intImm(im->plane)), mul(row, intImm(im->row))), add(j0, intImm(k))));
-        rows[r] = kb.newVar("px", {t, lanes8});
-        lets.push_back({rows[r], load(im->buf, t, at, lanes8)});
-      }
-      for (int64_t a = 0; a < 4; ++a) {
-        d[a][k] = kb.newVar("d", {t, lanes8});
-        lets.push_back({d[a][k], rowCombination(a, rows)});
-      }
-    }
-    std::vector<Stmt> stores;
-    for (int64_t a = 0; a < 4; ++a)
-      for (int64_t b = 0; b < 4; ++b) {
-        Expr at = add(mul(add(mul(add(mul(ci, intImm(th)), ti), intImm(16)), intImm(a * 4 + b)), intImm(jw)), j0);
-        stores.push_back(store(vb, at, rowCombination(b, d[a])));
-      }
-    return letStmts(lets, block(std::move(stores)));
-  };
-  std::vector<Stmt> blocks;
-  if (lanes8 == 1) {
-    blocks.push_back(forLoop(j, starts, ForKind::Serial, patchBlock(j)));
-  } else {
-    for (int64_t j0 = 0; j0 + 8 <= starts; j0 += 8)
-      blocks.push_back(patchBlock(intImm(j0)));
-    if (starts % 8)
-      blocks.push_back(patchBlock(intImm(starts - 8)));
-  }
-  Stmt input = forLoop(ci, c, ForKind::Serial, forLoop(ti, th, ForKind::Serial, block(std::move(blocks))));
+  // 1. Input transform.
+  Stmt input = inputTransform(kb, *im, t, c, th, jw, vb);
 
   // 2. M[xi][p][o] = sum over c of V[xi][c][p] U[xi][c][o], tile by tile.
   const Tile wtile{tile.lanes, tile.vectors, tileRows(tiles, tile.rows)};
@@ -169,7 +203,7 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
     for (int64_t r = 0; r < rows; ++r) {
       Expr p = add(p0, intImm(r)); // tile (p / TW, p % TW) starts at column 2 * (p % TW)
       at.push_back(kb.newVar("vp"));
-      lets.push_back({at.back(), add(mul(div(p, intImm(tw)), intImm(16 * jw)), mul(mod(p, intImm(tw)), intImm(2)))});
+      lets.push_back({at.back(), tileOffset(div(p, intImm(tw)), mod(p, intImm(tw)), jw)});
     }
     Expr vRow = add(mul(k, intImm(th * 16 * jw)), mul(xi, intImm(jw)));
     Expr uRow = add(mul(add(mul(xi, intImm(c)), k), intImm(o)), ocBase);
@@ -194,9 +228,7 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
     m[e / 4][e % 4] = kb.newVar("m", {t, lanes});
     lets.push_back({m[e / 4][e % 4], load(mb, t, add(mul(add(intImm(e * tiles), p), intImm(o)), mul(ov, intImm(tile.lanes))), lanes)});
   }
-  auto combine = [](const std::array<Expr, 4> &v, int64_t i) {
-    return i == 0 ? add(add(v[0], v[1]), v[2]) : sub(sub(v[1], v[2]), v[3]);
-  };
+  auto combine = outputCombination;
   std::vector<Stmt> outStores;
   for (int64_t i = 0; i < 2; ++i) {
     std::array<Expr, 4> s;
@@ -220,6 +252,143 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
     body = alloc(im->local, body);
   kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body), 2.0 * static_cast<double>(16 * c * o * tiles));
   pb.finish(kb);
+  return true;
+}
+
+bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value x = node.operand(0), dy = node.operand(1), dw = node.result();
+  const Shape &xs = x.shape(), &ws = dw.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = dw.dtype();
+  const int64_t o = ws[0], c = ws[1], images = xs[0];
+  const Tile tile = tileFor(o, pb.opt.vectorBytes);
+  if (t != DType::F32 || x.dtype() != t || dy.dtype() != t || tile.lanes == 0 || ws[2] != 3 || ws[3] != 3 ||
+      g.strideH != 1 || g.strideW != 1 || g.outH % 2 != 0 || g.outW % 2 != 0 || c * 9 < kMinTaps)
+    return false;
+  const int64_t th = g.outH / 2, tw = g.outW / 2, tiles = th * tw, jw = g.outW, pixels = g.outH * g.outW;
+  const int64_t vSize = 16 * c * th * jw, ySize = 16 * tiles * o, accSize = 16 * c * o;
+  if ((vSize + ySize + pixels * o + accSize) * 4 > 2 * kMaxImageBytes)
+    return false;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pb.opt.threads, images));
+
+  KernelBuilder kb(pb, name);
+  Expr part = kb.newVar("part"), n = kb.newVar("n");
+  std::optional<Image> im = imageOf(kb, x, g, n);
+  if (!im)
+    return false;
+  // vb: the input transform; dyt[pixel][o]: image n's dy, transposed;
+  // yb[xi][p][o]: its transform A dY A^T per 2x2 block; all[xi][c][o]: the
+  // part's sums, before G^T . G.
+  int vb = kb.local("wino_in", t, vSize), dyt = kb.local("dyt", t, pixels * o), yb = kb.local("wino_dy", t, ySize);
+  int all = kb.local("accall", t, accSize);
+  Stmt input = inputTransform(kb, *im, t, c, th, jw, vb);
+
+  Expr oc = kb.newVar("o"), oh = kb.newVar("oh"), ow = kb.newVar("ow");
+  Stmt transpose = forLoop(oc, o, ForKind::Serial,
+                           forLoop(oh, g.outH, ForKind::Serial,
+                                   forLoop(ow, g.outW, ForKind::Scalar,
+                                           store(dyt, add(mul(add(mul(oh, intImm(g.outW)), ow), intImm(o)), oc),
+                                                 kb.valueAt(dy, {n, oc, oh, ow})))));
+
+  // Y[a][b] = sum over i, j of A[a][i] dY[i][j] A[b][j], vectors along o.
+  Expr ti = kb.newVar("th"), tj = kb.newVar("tw"), ov = kb.newVar("ov");
+  const int lanes = static_cast<int>(tile.lanes);
+  std::vector<std::pair<Expr, Expr>> lets;
+  std::array<std::array<Expr, 2>, 2> dv;
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t jj = 0; jj < 2; ++jj) {
+      Expr pix = add(mul(add(mul(ti, intImm(2)), intImm(i)), intImm(g.outW)), add(mul(tj, intImm(2)), intImm(jj)));
+      dv[i][jj] = kb.newVar("dy", {t, lanes});
+      lets.push_back({dv[i][jj], load(dyt, t, add(mul(pix, intImm(o)), mul(ov, intImm(tile.lanes))), lanes)});
+    }
+  std::vector<Stmt> yStores;
+  Expr p = add(mul(ti, intImm(tw)), tj);
+  for (int64_t b = 0; b < 4; ++b) {
+    std::array<Expr, 2> z{kb.newVar("z", {t, lanes}), kb.newVar("z", {t, lanes})};
+    lets.push_back({z[0], gradientCombination(b, dv[0][0], dv[0][1])});
+    lets.push_back({z[1], gradientCombination(b, dv[1][0], dv[1][1])});
+    for (int64_t a = 0; a < 4; ++a) {
+      Expr at = add(mul(add(mul(intImm(a * 4 + b), intImm(tiles)), p), intImm(o)), mul(ov, intImm(tile.lanes)));
+      yStores.push_back(store(yb, at, gradientCombination(a, z[0], z[1])));
+    }
+  }
+  Stmt dyTransform = forLoop(ti, th, ForKind::Serial,
+                             forLoop(tj, tw, ForKind::Serial,
+                                     forLoop(ov, o / tile.lanes, ForKind::Serial, letStmts(lets, block(std::move(yStores))))));
+
+  // all[xi][c][o] += sum over tiles p of V[xi][c][p] Y[xi][p][o]: tiles of
+  // channels (rows) x vectors of filters, accumulated over the image's tiles.
+  const Tile wtile{tile.lanes, tile.vectors, tileRows(c, tile.rows)};
+  int acc = kb.local("acc", t, wtile.rows * wtile.vectors * wtile.lanes);
+  TileCode tc{kb, wtile, acc, t};
+  Expr xi = kb.newVar("xi"), ob = kb.newVar("ob");
+  Expr ocBase = mul(ob, intImm(wtile.width()));
+  auto channelTile = [&](const Expr &c0, int64_t rows) {
+    auto home = [&](int64_t r, int64_t v) {
+      return add(add(mul(add(mul(xi, intImm(c)), add(c0, intImm(r))), intImm(o)), ocBase), intImm(v * wtile.lanes));
+    };
+    Expr yAt = add(mul(add(mul(xi, intImm(tiles)), add(mul(ti, intImm(tw)), tj)), intImm(o)), ocBase);
+    Expr vAt = add(mul(xi, intImm(jw)), tileOffset(ti, tj, jw));
+    Stmt step = tc.step([&](int64_t v) { return load(yb, t, add(yAt, intImm(v * wtile.lanes)), tc.lanes()); },
+                        [&](int64_t r) { return load(vb, t, add(mul(add(c0, intImm(r)), intImm(th * 16 * jw)), vAt)); },
+                        rows);
+    Stmt sweep = forLoop(ti, th, ForKind::Serial, forLoop(tj, tw, ForKind::Serial, step));
+    return alloc(acc, block({loadTile(tc, rows, all, home), sweep, saveTile(tc, rows, all, home)}));
+  };
+  Stmt products = forLoop(xi, 16, ForKind::Serial,
+                          forLoop(ob, o / wtile.width(), ForKind::Serial, overTiles(kb, c, wtile.rows, channelTile)));
+
+  std::vector<Stmt> perImage;
+  if (im->fill)
+    perImage.push_back(im->fill);
+  perImage.insert(perImage.end(), {input, transpose, dyTransform, products});
+  Expr first = div(mul(part, intImm(images)), intImm(parts));
+  Expr last = div(mul(add(part, intImm(1)), intImm(images)), intImm(parts));
+  Stmt sweep = forLoop(n, first, sub(last, first), ForKind::Serial, block(std::move(perImage)));
+  Expr e = kb.newVar("e");
+  Stmt zero = forLoop(e, accSize, ForKind::Serial, store(all, e, constant(0, t)));
+  // The part's sums go to row `part` of a [parts, 16, C, O] scratch buffer.
+  int scratch = pb.addBuffer(name + ".parts", TensorType{t, {parts, 16, c, o}}, BufferRole::Temp);
+  Stmt save = forLoop(e, accSize, ForKind::Serial,
+                      store(kb.param(scratch, true), add(mul(part, intImm(accSize)), e), load(all, t, e)));
+  Stmt partBody = alloc(vb, alloc(dyt, alloc(yb, alloc(all, block({zero, sweep, save})))));
+  if (im->local >= 0)
+    partBody = alloc(im->local, partBody);
+  kb.kernel.body = kb.makeParallel(forLoop(part, parts, ForKind::Serial, partBody),
+                                   2.0 * static_cast<double>(16 * c * o * tiles * images / parts));
+  pb.finish(kb);
+
+  // Kernel _sum: the parts added in order, then dw = G^T S G.
+  KernelBuilder sk(pb, name + "_sum");
+  int in = sk.param(scratch, false);
+  Expr so = sk.newVar("o"), sc = sk.newVar("c");
+  std::vector<Stmt> outs;
+  std::array<Expr, 16> sums;
+  std::vector<std::pair<Expr, Expr>> sumLets;
+  for (int64_t x16 = 0; x16 < 16; ++x16) {
+    Expr at = add(mul(add(intImm(x16 * c), sc), intImm(o)), so);
+    Expr v = load(in, t, at);
+    for (int64_t q = 1; q < parts; ++q)
+      v = add(v, load(in, t, add(intImm(q * accSize), at)));
+    sums[x16] = sk.newVar("s", {t, 1});
+    sumLets.push_back({sums[x16], v});
+  }
+  for (int64_t kh = 0; kh < 3; ++kh)
+    for (int64_t kw = 0; kw < 3; ++kw) {
+      Expr v;
+      for (int64_t a = 0; a < 4; ++a)
+        for (int64_t b = 0; b < 4; ++b) {
+          double coef = kG[a][kh] * kG[b][kw];
+          if (coef == 0)
+            continue;
+          Expr term = mul(constant(coef, t), sums[a * 4 + b]);
+          v = v ? add(v, term) : term;
+        }
+      outs.push_back(sk.storeResult(dw, {so, sc, intImm(kh), intImm(kw)}, v));
+    }
+  Stmt sumBody = forLoop(so, o, ForKind::Serial, forLoop(sc, c, ForKind::Scalar, letStmts(sumLets, block(std::move(outs)))));
+  sk.kernel.body = sk.makeParallel(sumBody, static_cast<double>(c * 16 * parts));
+  pb.finish(sk);
   return true;
 }
 
