@@ -412,7 +412,7 @@ void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name) {
     break;
   case OpKind::Conv2dInputGrad:
     if (blocked) {
-      if (inputGradChannels(pb, n, name))
+      if (inputGradWinograd(pb, n, name) || inputGradChannels(pb, n, name))
         return;
       Window2d g = convGeometry(n, n.result().shape(), n.operand(1).shape());
       if (auto col2im = inputGradCol2im(kb, n.operand(0), n.operand(1), n.result(), g))

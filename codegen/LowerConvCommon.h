@@ -148,6 +148,12 @@ Stmt channelMinorToNchw(KernelBuilder &kb, Value v, const Expr &n, int cb);
 /// kernel per image. False, emitting nothing, when the shape does not suit.
 bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name);
 
+/// conv2d_input_grad of a 3x3 filter with stride 1 and an even input size by
+/// Winograd's F(2x2, 3x3) over dy zero-padded and transposed channel-minor
+/// per image (LowerConvWinograd.cpp). False, emitting nothing, when the
+/// shape does not suit.
+bool inputGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name);
+
 /// conv2d_filter_grad of a 3x3 filter with stride 1 and an even output size
 /// by Winograd's F(2x2, 3x3) (LowerConvWinograd.cpp): one part of the images
 /// per thread, the parts added and transformed back by a `_sum` kernel.

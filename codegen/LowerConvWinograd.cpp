@@ -1,4 +1,4 @@
-// codegen/LowerConvWinograd.cpp - 3x3 conv2d and its filter gradient by
+// codegen/LowerConvWinograd.cpp - 3x3 conv2d and both its gradients by
 // Winograd's F(2x2, 3x3).
 //
 // Each 2x2 block of outputs comes from a 4x4 patch d of the input:
@@ -23,9 +23,12 @@
 // per 2x2 block, and 16 products summed over tiles (vectors along the
 // filters, V broadcast) into a part's local sums; a `_sum` kernel adds the
 // parts in order and applies G^T . G.
-// (The input gradient of the report CNN's second layer, the same
-// correlation over dy padded by 2, was measured no faster than the direct
-// form: the padding adds 44% more tiles and the transforms eat the rest.)
+// The input gradient (stride 1) is the same correlation over dy, padded by
+// 2 - padding, with the filter turned by 180 degrees and its channels
+// swapped; there dy is copied per image zero-padded and channel-minor, so the
+// input transform runs with vectors along dy's channels, one tile at a time.
+// (Padding adds 44% more tiles for the report CNN's second layer: the gain is
+// smaller than the forward's.)
 #include "codegen/LowerConvCommon.h"
 
 #include "ir/Error.h"
@@ -157,6 +160,66 @@ Expr gradientCombination(int64_t k, const Expr &e0, const Expr &e1) {
   }
 }
 
+/// M[xi][p][o] = sum over k < kDim of V(xi, k, p) U[xi][k][o] for o < oDim:
+/// outer-product tiles of tiles (rows) x vectors of outputs, V broadcast from
+/// vb[kBase(xi, k) + pOffset(p)], U read as vectors; M stored to mb.
+Stmt winogradProducts(KernelBuilder &kb, const Tile &tile, DType t, int64_t kDim, int64_t oDim, int64_t tiles, int ub,
+                      int vb, int mb, const std::function<Expr(const Expr &xi, const Expr &k)> &kBase,
+                      const std::function<Expr(const Expr &p)> &pOffset) {
+  const Tile wtile{tile.lanes, tile.vectors, tileRows(tiles, tile.rows)};
+  int acc = kb.local("acc", t, wtile.rows * wtile.vectors * wtile.lanes);
+  TileCode tc{kb, wtile, acc, t};
+  Expr xi = kb.newVar("xi"), ob = kb.newVar("ob"), k = kb.newVar("k");
+  Expr ocBase = mul(ob, intImm(wtile.width()));
+  auto tileBlock = [&](const Expr &p0, int64_t rows) {
+    std::vector<std::pair<Expr, Expr>> lets;
+    std::vector<Expr> at;
+    for (int64_t r = 0; r < rows; ++r) {
+      at.push_back(kb.newVar("vp"));
+      lets.push_back({at.back(), pOffset(add(p0, intImm(r)))});
+    }
+    Expr vRow = kBase(xi, k);
+    Expr uRow = add(mul(add(mul(xi, intImm(kDim)), k), intImm(oDim)), ocBase);
+    Stmt kloop = forLoop(k, kDim, ForKind::Serial,
+                         tc.step([&](int64_t v) { return load(ub, t, add(uRow, intImm(v * wtile.lanes)), tc.lanes()); },
+                                 [&](int64_t r) { return load(vb, t, add(vRow, at[r])); }, rows));
+    Stmt save = saveTile(tc, rows, mb, [&](int64_t r, int64_t v) {
+      return add(add(mul(add(mul(xi, intImm(tiles)), add(p0, intImm(r))), intImm(oDim)), ocBase), intImm(v * wtile.lanes));
+    });
+    return letStmts(lets, alloc(acc, block({tc.zero(rows), kloop, save})));
+  };
+  return forLoop(xi, 16, ForKind::Serial,
+                 forLoop(ob, oDim / wtile.width(), ForKind::Serial, overTiles(kb, tiles, wtile.rows, tileBlock)));
+}
+
+/// Output transform per tile and vector of outputs: Y = A^T M A, where
+/// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], from mb[xi][p][o] into the
+/// channel-minor block cb[(oh * outW + ow) * oDim + o].
+Stmt winogradOutput(KernelBuilder &kb, DType t, int64_t lanes, int64_t oDim, int64_t tiles, int64_t tw, int64_t outW,
+                    int mb, int cb) {
+  Expr p = kb.newVar("p"), ov = kb.newVar("ov");
+  const int l = static_cast<int>(lanes);
+  std::array<std::array<Expr, 4>, 4> m;
+  std::vector<std::pair<Expr, Expr>> lets;
+  for (int64_t e = 0; e < 16; ++e) {
+    m[e / 4][e % 4] = kb.newVar("m", {t, l});
+    lets.push_back({m[e / 4][e % 4], load(mb, t, add(mul(add(intImm(e * tiles), p), intImm(oDim)), mul(ov, intImm(lanes))), l)});
+  }
+  std::vector<Stmt> outStores;
+  for (int64_t i = 0; i < 2; ++i) {
+    std::array<Expr, 4> s;
+    for (int64_t b = 0; b < 4; ++b)
+      s[b] = outputCombination({m[0][b], m[1][b], m[2][b], m[3][b]}, i);
+    for (int64_t jj = 0; jj < 2; ++jj) {
+      Expr oh = add(mul(div(p, intImm(tw)), intImm(2)), intImm(i)), ow = add(mul(mod(p, intImm(tw)), intImm(2)), intImm(jj));
+      Expr at = add(mul(add(mul(oh, intImm(outW)), ow), intImm(oDim)), mul(ov, intImm(lanes)));
+      outStores.push_back(store(cb, at, outputCombination(s, jj)));
+    }
+  }
+  return forLoop(p, tiles, ForKind::Serial,
+                 forLoop(ov, oDim / lanes, ForKind::Serial, letStmts(lets, block(std::move(outStores)))));
+}
+
 } // namespace
 
 bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
@@ -191,57 +254,13 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
   // 1. Input transform.
   Stmt input = inputTransform(kb, *im, t, c, th, jw, vb);
 
-  // 2. M[xi][p][o] = sum over c of V[xi][c][p] U[xi][c][o], tile by tile.
-  const Tile wtile{tile.lanes, tile.vectors, tileRows(tiles, tile.rows)};
-  int acc = kb.local("acc", t, wtile.rows * wtile.vectors * wtile.lanes);
-  TileCode tc{kb, wtile, acc, t};
-  Expr xi = kb.newVar("xi"), ob = kb.newVar("ob"), k = kb.newVar("k");
-  Expr ocBase = mul(ob, intImm(wtile.width()));
-  auto tileBlock = [&](const Expr &p0, int64_t rows) {
-    std::vector<std::pair<Expr, Expr>> lets;
-    std::vector<Expr> at;
-    for (int64_t r = 0; r < rows; ++r) {
-      Expr p = add(p0, intImm(r)); // tile (p / TW, p % TW) starts at column 2 * (p % TW)
-      at.push_back(kb.newVar("vp"));
-      lets.push_back({at.back(), tileOffset(div(p, intImm(tw)), mod(p, intImm(tw)), jw)});
-    }
-    Expr vRow = add(mul(k, intImm(th * 16 * jw)), mul(xi, intImm(jw)));
-    Expr uRow = add(mul(add(mul(xi, intImm(c)), k), intImm(o)), ocBase);
-    Stmt kloop = forLoop(k, c, ForKind::Serial,
-                         tc.step([&](int64_t v) { return load(ub, t, add(uRow, intImm(v * wtile.lanes)), tc.lanes()); },
-                                 [&](int64_t r) { return load(vb, t, add(vRow, at[r])); }, rows));
-    Stmt save = saveTile(tc, rows, mb, [&](int64_t r, int64_t v) {
-      return add(add(mul(add(mul(xi, intImm(tiles)), add(p0, intImm(r))), intImm(o)), ocBase), intImm(v * wtile.lanes));
-    });
-    return letStmts(lets, alloc(acc, block({tc.zero(rows), kloop, save})));
-  };
-  Stmt products = forLoop(xi, 16, ForKind::Serial,
-                          forLoop(ob, o / wtile.width(), ForKind::Serial, overTiles(kb, tiles, wtile.rows, tileBlock)));
-
-  // 3. Output transform per tile and vector of filters: A^T M A, where
-  // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
-  Expr p = kb.newVar("p"), ov = kb.newVar("ov");
-  const int lanes = static_cast<int>(tile.lanes);
-  std::array<std::array<Expr, 4>, 4> m;
-  std::vector<std::pair<Expr, Expr>> lets;
-  for (int64_t e = 0; e < 16; ++e) {
-    m[e / 4][e % 4] = kb.newVar("m", {t, lanes});
-    lets.push_back({m[e / 4][e % 4], load(mb, t, add(mul(add(intImm(e * tiles), p), intImm(o)), mul(ov, intImm(tile.lanes))), lanes)});
-  }
-  auto combine = outputCombination;
-  std::vector<Stmt> outStores;
-  for (int64_t i = 0; i < 2; ++i) {
-    std::array<Expr, 4> s;
-    for (int64_t b = 0; b < 4; ++b)
-      s[b] = combine({m[0][b], m[1][b], m[2][b], m[3][b]}, i);
-    for (int64_t jj = 0; jj < 2; ++jj) {
-      Expr oh = add(mul(div(p, intImm(tw)), intImm(2)), intImm(i)), ow = add(mul(mod(p, intImm(tw)), intImm(2)), intImm(jj));
-      Expr at = add(mul(add(mul(oh, intImm(g.outW)), ow), intImm(o)), mul(ov, intImm(tile.lanes)));
-      outStores.push_back(store(cb, at, combine(s, jj)));
-    }
-  }
-  Stmt output = forLoop(p, tiles, ForKind::Serial,
-                        forLoop(ov, o / tile.lanes, ForKind::Serial, letStmts(lets, block(std::move(outStores)))));
+  // 2. M[xi][p][o] = sum over c of V[xi][c][p] U[xi][c][o], tile by tile;
+  // 3. the output transform into a channel-minor block.
+  Stmt products = winogradProducts(
+      kb, tile, t, c, o, tiles, ub, vb, mb,
+      [&](const Expr &xi, const Expr &k) { return add(mul(k, intImm(th * 16 * jw)), mul(xi, intImm(jw))); },
+      [&](const Expr &p) { return tileOffset(div(p, intImm(tw)), mod(p, intImm(tw)), jw); });
+  Stmt output = winogradOutput(kb, t, tile.lanes, o, tiles, tw, g.outW, mb, cb);
 
   std::vector<Stmt> steps;
   if (im->fill)
@@ -389,6 +408,81 @@ bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name)
   Stmt sumBody = forLoop(so, o, ForKind::Serial, forLoop(sc, c, ForKind::Scalar, letStmts(sumLets, block(std::move(outs)))));
   sk.kernel.body = sk.makeParallel(sumBody, static_cast<double>(c * 16 * parts));
   pb.finish(sk);
+  return true;
+}
+
+bool inputGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
+  Value dy = node.operand(0), w = node.operand(1), dx = node.result();
+  const Shape &xs = dx.shape(), &ws = w.shape(), &ys = dy.shape();
+  const Window2d g = convGeometry(node, xs, ws);
+  const DType t = dx.dtype();
+  const int64_t o = ws[0], c = ws[1], images = xs[0], h = xs[2], wd = xs[3];
+  // dy padded by 2 - padding on each side: the correlation with the turned
+  // filter then yields dx (H x W) exactly.
+  const Padding2d pad{2 - g.pad.top, 2 - g.pad.left, 2 - g.pad.bottom, 2 - g.pad.right};
+  const Tile tile = tileFor(c, pb.opt.vectorBytes), along = tileFor(o, pb.opt.vectorBytes);
+  if (t != DType::F32 || dy.dtype() != t || tile.lanes == 0 || along.lanes == 0 || ws[2] != 3 || ws[3] != 3 ||
+      g.strideH != 1 || g.strideW != 1 || pad.top < 0 || pad.left < 0 || pad.bottom < 0 || pad.right < 0 ||
+      h % 2 != 0 || wd % 2 != 0 || o * 9 < kMinTaps || images < std::max(1, pb.opt.threads))
+    return false;
+  const int64_t hp = h + 2, wp = wd + 2, th = h / 2, tw = wd / 2, tiles = th * tw;
+  const int64_t dSize = hp * wp * o, vSize = 16 * tiles * o, mSize = 16 * tiles * c, cSize = h * wd * c;
+  if ((dSize + vSize + mSize + cSize) * 4 > 2 * kMaxImageBytes)
+    return false;
+
+  KernelBuilder kb(pb, name);
+  Expr n = kb.newVar("n");
+  int u = filterTransform(pb, name, w, o, c, [](const Expr &k, const Expr &oc, int64_t kh, int64_t kw) {
+    return Index{k, oc, intImm(2 - kh), intImm(2 - kw)};
+  });
+  int ub = kb.param(u, /*write=*/false);
+  // dp[(row * Wp + col) * O + o]: image n's dy, zero-padded and channel-minor.
+  int dp = kb.local("dypad", t, dSize), vb = kb.local("wino_in", t, vSize), mb = kb.local("wino_prod", t, mSize);
+  int cb = kb.local("cblock", t, cSize);
+  Expr e = kb.newVar("e"), oc = kb.newVar("o"), r = kb.newVar("r"), col = kb.newVar("col");
+  Stmt zero = forLoop(e, dSize, ForKind::Serial, store(dp, e, constant(0, t)));
+  Expr at = add(mul(add(mul(add(r, intImm(pad.top)), intImm(wp)), add(col, intImm(pad.left))), intImm(o)), oc);
+  // Strided stores (a transposition): scalar, vectorized they would scatter.
+  Stmt copy = forLoop(oc, o, ForKind::Serial,
+                      forLoop(r, ys[2], ForKind::Serial,
+                              forLoop(col, ys[3], ForKind::Scalar, store(dp, at, kb.valueAt(dy, {n, oc, r, col})))));
+
+  // Input transform per tile and vector of dy's channels: V[xi][p][o].
+  Expr ti = kb.newVar("th"), tj = kb.newVar("tw"), ov = kb.newVar("ov");
+  const int lanes = static_cast<int>(along.lanes);
+  std::vector<std::pair<Expr, Expr>> lets;
+  std::array<std::array<Expr, 4>, 4> d; // d[a][k]: row combination a of patch column k
+  for (int64_t k = 0; k < 4; ++k) {
+    std::array<Expr, 4> rows;
+    for (int64_t i = 0; i < 4; ++i) {
+      Expr pix = add(mul(add(mul(ti, intImm(2)), intImm(i)), intImm(wp)), add(mul(tj, intImm(2)), intImm(k)));
+      rows[i] = kb.newVar("px", {t, lanes});
+      lets.push_back({rows[i], load(dp, t, add(mul(pix, intImm(o)), mul(ov, intImm(along.lanes))), lanes)});
+    }
+    for (int64_t a = 0; a < 4; ++a) {
+      d[a][k] = kb.newVar("d", {t, lanes});
+      lets.push_back({d[a][k], rowCombination(a, rows)});
+    }
+  }
+  std::vector<Stmt> vStores;
+  Expr p = add(mul(ti, intImm(tw)), tj);
+  for (int64_t a = 0; a < 4; ++a)
+    for (int64_t b = 0; b < 4; ++b)
+      vStores.push_back(store(vb, add(mul(add(mul(intImm(a * 4 + b), intImm(tiles)), p), intImm(o)),
+                                      mul(ov, intImm(along.lanes))),
+                              rowCombination(b, d[a])));
+  Stmt input = forLoop(ti, th, ForKind::Serial,
+                       forLoop(tj, tw, ForKind::Serial,
+                               forLoop(ov, o / along.lanes, ForKind::Serial, letStmts(lets, block(std::move(vStores))))));
+
+  Stmt products = winogradProducts(
+      kb, tile, t, o, c, tiles, ub, vb, mb, [&](const Expr &xi, const Expr &k) { return add(mul(xi, intImm(tiles * o)), k); },
+      [&](const Expr &pt) { return mul(pt, intImm(o)); });
+  Stmt output = winogradOutput(kb, t, tile.lanes, c, tiles, tw, wd, mb, cb);
+  Stmt body = block({zero, copy, input, products, output, channelMinorToNchw(kb, dx, n, cb)});
+  body = alloc(dp, alloc(vb, alloc(mb, alloc(cb, body))));
+  kb.kernel.body = kb.makeParallel(forLoop(n, images, ForKind::Serial, body), 2.0 * static_cast<double>(16 * c * o * tiles));
+  pb.finish(kb);
   return true;
 }
 

@@ -187,6 +187,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // Winograd F(2x2, 3x3): 3x3, stride 1, even output, filters a multiple of
                       // the vector length; padded (a zero-padded copy), 16 tiles of 2x2;
                       ConvCase{{2, 16, 8, 8}, {16, 16, 3, 3}, {1, 1}, std::string("same")},
+                      // uneven padding (the input gradient pads dy by 2, 1, 0 and 1);
+                      ConvCase{{2, 16, 8, 8}, {16, 16, 3, 3}, {1, 1}, std::vector<int64_t>{0, 1, 2, 1}},
                       // 49 tiles (whole tiles of 6 and a last of 1), 32 filters;
                       ConvCase{{2, 8, 16, 16}, {32, 8, 3, 3}, {1, 1}, std::string("valid")},
                       // 128 filters in two blocks of channels;
