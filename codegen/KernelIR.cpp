@@ -53,6 +53,20 @@ namespace {
 bool isCompare(BinOp op) { return op == BinOp::Lt || op == BinOp::Le || op == BinOp::Eq; }
 
 /// Folds integer arithmetic on constants and the identities index math produces.
+/// v when p = (v / c) * c and q = v % c for the same v and constant c != 0:
+/// (v / c) * c + v % c == v with truncating division. Undoes the
+/// re-linearization of an unravelled flat index.
+Expr undoDivMod(const Expr &p, const Expr &q) {
+  const Binary *m = as<Binary>(p), *r = as<Binary>(q);
+  if (!m || !r || m->op != BinOp::Mul || r->op != BinOp::Mod)
+    return nullptr;
+  const Binary *d = as<Binary>(m->a);
+  int64_t c1 = 0, c2 = 0, c3 = 0;
+  if (!d || d->op != BinOp::Div || !isConstInt(m->b, &c1) || !isConstInt(d->b, &c2) || !isConstInt(r->b, &c3))
+    return nullptr;
+  return c1 != 0 && c1 == c2 && c2 == c3 && d->a == r->a ? d->a : nullptr;
+}
+
 Expr foldInt(BinOp op, const Expr &a, const Expr &b) {
   if (a->type != Type{DType::I64, 1} || b->type != a->type)
     return nullptr;
@@ -74,6 +88,10 @@ Expr foldInt(BinOp op, const Expr &a, const Expr &b) {
   case BinOp::Add:
     if (ca && x == 0) return b;
     if (cb && y == 0) return a;
+    if (Expr v = undoDivMod(a, b))
+      return v;
+    if (Expr v = undoDivMod(b, a))
+      return v;
     break;
   case BinOp::Sub:
     if (cb && y == 0) return a;

@@ -186,17 +186,18 @@ TEST(Lowering, ShortFilterConvolutionRunsAlongRows) {
   EXPECT_TRUE(hasLocal(p.kernels[1], "bpack")) << printKernel(p.kernels[1]);
 }
 
-// The report CNN's second input gradient (32 input channels, 64 filters of
-// 3x3) runs with vectors along the input channels: a `_wt` kernel rearranges
-// the filter, then one kernel per image sums into a channel-minor block.
+// An input gradient like the report CNN's second (32 input channels, 64
+// filters of 3x3) but with an odd input size (no Winograd) runs with vectors
+// along the input channels: a `_wt` kernel rearranges the filter, then one
+// kernel per image sums into a channel-minor block.
 TEST(Lowering, InputGradientIsVectorsAlongTheInputChannels) {
   Graph g;
-  Value dy = g.addInput("dy", {DType::F32, {8, 64, 10, 10}});
+  Value dy = g.addInput("dy", {DType::F32, {8, 64, 9, 9}});
   Value w = g.addInput("w", {DType::F32, {64, 32, 3, 3}});
   AttrMap a;
   a.set("stride", std::vector<int64_t>{1, 1});
   a.set("padding", std::string("valid"));
-  a.set("input_shape", std::vector<int64_t>{8, 32, 12, 12});
+  a.set("input_shape", std::vector<int64_t>{8, 32, 11, 11});
   g.setOutputs({g.build(OpKind::Conv2dInputGrad, {dy, w}, a)});
   LowerOptions two;
   two.threads = 2;
@@ -206,6 +207,72 @@ TEST(Lowering, InputGradientIsVectorsAlongTheInputChannels) {
   EXPECT_TRUE(hasLocal(p.kernels[1], "cblock")) << printKernel(p.kernels[1]);
   EXPECT_FALSE(hasLocal(p.kernels[1], "bpack"));
   EXPECT_EQ(p.kernels[1].parallelExtent, 8);
+  EXPECT_FALSE(hasLocal(p.kernels[1], "wino_in"));
+}
+
+// The report CNN's second layer (3x3, stride 1, 12x12 -> 10x10, 64 filters)
+// runs all three convolutions by Winograd's F(2x2, 3x3): a `_wt` kernel
+// transforms the filter; conv2d and the input gradient loop over images, the
+// filter gradient over parts of them and ends with a `_sum` kernel.
+TEST(Lowering, ThreeByThreeLayerRunsByWinograd) {
+  Graph g;
+  Value x = g.addInput("x", {DType::F32, {8, 32, 12, 12}});
+  Value w = g.addInput("w", {DType::F32, {64, 32, 3, 3}});
+  Value dy = g.addInput("dy", {DType::F32, {8, 64, 10, 10}});
+  AttrMap a;
+  a.set("stride", std::vector<int64_t>{1, 1});
+  a.set("padding", std::string("valid"));
+  AttrMap ai = a, af = a;
+  ai.set("input_shape", std::vector<int64_t>{8, 32, 12, 12});
+  af.set("filter_shape", std::vector<int64_t>{64, 32, 3, 3});
+  g.setOutputs({g.build(OpKind::Conv2d, {x, w}, a), g.build(OpKind::Conv2dInputGrad, {dy, w}, ai),
+                g.build(OpKind::Conv2dFilterGrad, {x, dy}, af)});
+  LowerOptions two;
+  two.threads = 2;
+  Program p = lowerGraph(g, two);
+  std::vector<std::string> names;
+  for (const Kernel &k : p.kernels)
+    names.push_back(k.name);
+  ASSERT_EQ(names.size(), 6u) << printProgram(p);
+  for (size_t i : {0u, 2u})
+    EXPECT_EQ(names[i], names[i + 1] + "_wt");
+  EXPECT_EQ(names[5], names[4] + "_sum");
+  for (size_t i : {1u, 3u, 4u})
+    EXPECT_TRUE(hasLocal(p.kernels[i], "wino_in") || hasLocal(p.kernels[i], "dypad")) << printKernel(p.kernels[i]);
+  EXPECT_TRUE(hasLocal(p.kernels[4], "wino_dy"));
+  EXPECT_EQ(p.kernels[1].parallelExtent, 8);
+  EXPECT_EQ(p.kernels[4].parallelExtent, 2);
+}
+
+// Elementwise kernels over rows shorter than a vector run one loop over all
+// elements when every operand is read at the element's own index; a
+// broadcast operand keeps the nest. Unravelling and re-linearizing the flat
+// index folds back to it.
+TEST(Lowering, ShortRowsOfElementwiseOpsBecomeOneLoop) {
+  Expr f = var("f");
+  EXPECT_EQ(add(mul(div(f, intImm(5)), intImm(5)), mod(f, intImm(5))), f);
+  EXPECT_NE(add(mul(div(f, intImm(5)), intImm(4)), mod(f, intImm(5))), f);
+  EXPECT_NE(add(mul(div(f, intImm(5)), intImm(5)), mod(var("g"), intImm(5))), f);
+  for (bool broadcast : {false, true}) {
+    Graph g;
+    Value a = g.addInput("a", {DType::F32, {6, 4, 5, 5}});
+    Value b = g.addInput("b", {DType::F32, broadcast ? Shape{4} : Shape{6, 4, 5, 5}});
+    AttrMap at;
+    if (broadcast)
+      at.set("broadcast", std::vector<int64_t>{1});
+    g.setOutputs({g.build(OpKind::Mul, {a, b}, at)});
+    Program p = lowerGraph(g);
+    ASSERT_EQ(p.kernels.size(), 1u) << printProgram(p);
+    const Kernel &k = p.kernels[0];
+    const For *outer = as<For>(k.body);
+    ASSERT_TRUE(outer) << printKernel(k);
+    int64_t extent = 0;
+    ASSERT_TRUE(isConstInt(outer->extent, &extent));
+    EXPECT_EQ(extent, broadcast ? 6 : 600) << printKernel(k);
+    if (!broadcast) {
+      EXPECT_NE(printKernel(k).find("[i0] = (b"), std::string::npos) << printKernel(k);
+    }
+  }
 }
 
 } // namespace
