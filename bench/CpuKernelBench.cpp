@@ -3,7 +3,9 @@
 // Each case is one op compiled by kiln's own code generator (packed,
 // register-blocked micro-kernel), checked once against the interpreter, then
 // timed. GFLOP/s counts 2 flops per multiply-add:
-//   matmul M x K x N: 2*M*N*K;  conv: 2 * N*O*OH*OW * C*KH*KW (all three ops).
+//   matmul M x K x N: 2*M*N*K;  conv: 2 * N*O*OH*OW * C*KH*KW (all three ops),
+// the direct count even where a 3x3 layer runs by Winograd's F(2x2, 3x3)
+// (about half the multiply-adds): the rate is then an effective one.
 // The ceiling to compare with is a large sgemm on the same machine: BM_Gemm
 // 512^3 here, or torch.mm with OpenBLAS (docs/cpu.md gives the figures).
 // Threads: the benchmark argument (0 = one per core, 1 = single thread). On a
