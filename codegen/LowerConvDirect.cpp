@@ -74,11 +74,9 @@ std::optional<Image> imageOf(KernelBuilder &kb, Value x, const Window2d &g, cons
   Expr e = kb.newVar("e"), c = kb.newVar("c"), ih = kb.newVar("ih"), iw = kb.newVar("iw");
   Stmt zero = forLoop(e, xs[1] * hp * wp, ForKind::Serial, store(im.buf, e, constant(0, x.dtype())));
   Expr at = add(mul(add(mul(c, intImm(hp)), add(ih, intImm(g.pad.top))), intImm(wp)), add(iw, intImm(g.pad.left)));
-  // Rows and columns of x inside the padded frame (a window may skip some).
-  const int64_t rows = std::min(xs[2], hp - g.pad.top), cols = std::min(xs[3], wp - g.pad.left);
   Stmt copy = forLoop(c, xs[1], ForKind::Serial,
-                      forLoop(ih, rows, ForKind::Serial,
-                              forLoop(iw, cols, ForKind::Serial, store(im.buf, at, kb.valueAt(x, {n, c, ih, iw})))));
+                      forLoop(ih, xs[2], ForKind::Serial,
+                              forLoop(iw, xs[3], ForKind::Serial, store(im.buf, at, kb.valueAt(x, {n, c, ih, iw})))));
   im.fill = block({zero, copy});
   return im;
 }
