@@ -44,6 +44,27 @@ namespace {
 // G (4x3): the filter transform.
 constexpr std::array<std::array<double, 3>, 4> kG{{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}};
 
+/// True for a 3x3 filter with stride 1 and an even output: 2x2 blocks tile it.
+bool tilesFit(const Window2d &g, const Shape &ws) {
+  return ws[2] == 3 && ws[3] == 3 && g.strideH == 1 && g.strideW == 1 && g.outH % 2 == 0 && g.outW % 2 == 0;
+}
+
+/// The sum over i, j < n of G's coefficient products times term(i, j), zero
+/// ones skipped: n = 3 gives the filter transform (G g G^T)[u][v] with
+/// (i, j) = (kh, kw); n = 4 its transpose (G^T S G)[u][v] with (i, j) = (a, b).
+Expr gWeighted(int64_t u, int64_t v, int64_t n, DType t, const std::function<Expr(int64_t i, int64_t j)> &term) {
+  Expr sum;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double coef = n == 3 ? kG[u][i] * kG[v][j] : kG[i][u] * kG[j][v];
+      if (coef == 0)
+        continue;
+      Expr x = mul(constant(coef, t), term(i, j));
+      sum = sum ? add(sum, x) : x;
+    }
+  return sum;
+}
+
 /// Kernel `name`_wt: U[xi][k][o] = (G f G^T)[xi] for xi = (a, b), where
 /// f(kh, kw) = w[at(k, o, kh, kw)] (k: the summed channels, o: the outputs);
 /// returns U's buffer.
@@ -57,15 +78,7 @@ int filterTransform(ProgramBuilder &pb, const std::string &name, Value w, int64_
   std::vector<Stmt> stores;
   for (int64_t a = 0; a < 4; ++a)
     for (int64_t b = 0; b < 4; ++b) {
-      Expr sum;
-      for (int64_t kh = 0; kh < 3; ++kh)
-        for (int64_t kw = 0; kw < 3; ++kw) {
-          double coef = kG[a][kh] * kG[b][kw];
-          if (coef == 0)
-            continue;
-          Expr term = mul(constant(coef, t), kb.valueAt(w, at(ki, oi, kh, kw)));
-          sum = sum ? add(sum, term) : term;
-        }
+      Expr sum = gWeighted(a, b, 3, t, [&](int64_t kh, int64_t kw) { return kb.valueAt(w, at(ki, oi, kh, kw)); });
       Expr where = add(mul(add(intImm((a * 4 + b) * kDim), ki), intImm(oDim)), oi);
       stores.push_back(store(out, where, sum));
     }
@@ -231,9 +244,8 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
   const DType t = y.dtype();
   const int64_t o = ws[0], c = ws[1], images = xs[0];
   const Tile tile = tileFor(o, pb.opt.vectorBytes);
-  if (t != DType::F32 || in.dtype() != t || tile.lanes == 0 || ws[2] != 3 || ws[3] != 3 || g.strideH != 1 ||
-      g.strideW != 1 || g.outH % 2 != 0 || g.outW % 2 != 0 || c * 9 < kMinTaps || images < std::max(1, pb.opt.threads) ||
-      pb.bufferOf(w) < 0)
+  if (t != DType::F32 || in.dtype() != t || tile.lanes == 0 || !tilesFit(g, ws) || c * 9 < kMinTaps ||
+      images < std::max(1, pb.opt.threads) || pb.bufferOf(w) < 0)
     return false;
   const int64_t th = g.outH / 2, tw = g.outW / 2, tiles = th * tw, jw = g.outW;
   const int64_t vSize = 16 * c * th * jw, mSize = 16 * tiles * o, pixels = g.outH * g.outW;
@@ -281,8 +293,7 @@ bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name)
   const DType t = dw.dtype();
   const int64_t o = ws[0], c = ws[1], images = xs[0];
   const Tile tile = tileFor(o, pb.opt.vectorBytes);
-  if (t != DType::F32 || x.dtype() != t || dy.dtype() != t || tile.lanes == 0 || ws[2] != 3 || ws[3] != 3 ||
-      g.strideH != 1 || g.strideW != 1 || g.outH % 2 != 0 || g.outW % 2 != 0 || c * 9 < kMinTaps)
+  if (t != DType::F32 || x.dtype() != t || dy.dtype() != t || tile.lanes == 0 || !tilesFit(g, ws) || c * 9 < kMinTaps)
     return false;
   const int64_t th = g.outH / 2, tw = g.outW / 2, tiles = th * tw, jw = g.outW, pixels = g.outH * g.outW;
   const int64_t vSize = 16 * c * th * jw, ySize = 16 * tiles * o, accSize = 16 * c * o;
@@ -394,15 +405,7 @@ bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name)
   }
   for (int64_t kh = 0; kh < 3; ++kh)
     for (int64_t kw = 0; kw < 3; ++kw) {
-      Expr v;
-      for (int64_t a = 0; a < 4; ++a)
-        for (int64_t b = 0; b < 4; ++b) {
-          double coef = kG[a][kh] * kG[b][kw];
-          if (coef == 0)
-            continue;
-          Expr term = mul(constant(coef, t), sums[a * 4 + b]);
-          v = v ? add(v, term) : term;
-        }
+      Expr v = gWeighted(kh, kw, 4, t, [&](int64_t a, int64_t b) { return sums[a * 4 + b]; });
       outs.push_back(sk.storeResult(dw, {so, sc, intImm(kh), intImm(kw)}, v));
     }
   Stmt sumBody = forLoop(so, o, ForKind::Serial, forLoop(sc, c, ForKind::Scalar, letStmts(sumLets, block(std::move(outs)))));
