@@ -103,6 +103,19 @@ struct TileCode {
   Expr slot(int64_t r, int64_t v) const { return kir::intImm((r * tile.vectors + v) * tile.lanes); }
   int lanes() const { return static_cast<int>(tile.lanes); }
 
+  /// One i64 variable per row r < rows of a tile starting at row r0, bound
+  /// in `lets` to at(r0 + r) (where the row's broadcast operand starts).
+  std::vector<Expr> rowVars(const std::string &prefix, const kir::Expr &r0, int64_t rows,
+                            const std::function<Expr(const Expr &row)> &at,
+                            std::vector<std::pair<Expr, Expr>> &lets) const {
+    std::vector<Expr> vars;
+    for (int64_t r = 0; r < rows; ++r) {
+      vars.push_back(kb.newVar(prefix));
+      lets.push_back({vars.back(), at(kir::add(r0, kir::intImm(r)))});
+    }
+    return vars;
+  }
+
   /// One step: acc(r, v) += kir::splat(scalars[r]) * vectors[v].
   Stmt step(const std::function<Expr(int64_t v)> &vector, const std::function<Expr(int64_t r)> &scalar,
             int64_t rows) const {

@@ -192,14 +192,11 @@ bool convChannels(ProgramBuilder &pb, Node &node, const std::string &name) {
   // R pixels from pixel p0 on (a flat index over OH x OW, rows may wrap).
   auto pixelTile = [&](const Expr &p0, int64_t rows) {
     std::vector<std::pair<Expr, Expr>> lets;
-    std::vector<Expr> at;
     Expr d = kb.newVar("d");
-    for (int64_t r = 0; r < rows; ++r) {
-      Expr p = add(p0, intImm(r));
-      Expr pix = add(mul(div(p, intImm(g.outW)), intImm(g.strideH * im->row)), mul(mod(p, intImm(g.outW)), intImm(g.strideW)));
-      at.push_back(kb.newVar("px"));
-      lets.push_back({at.back(), add(im->base, pix)});
-    }
+    std::vector<Expr> at = tc.rowVars("px", p0, rows, [&](const Expr &p) {
+      return add(im->base, add(mul(div(p, intImm(g.outW)), intImm(g.strideH * im->row)),
+                               mul(mod(p, intImm(g.outW)), intImm(g.strideW))));
+    }, lets);
     Stmt inner = letStmt(d, load(offs, DType::I64, q),
                          tc.step([&](int64_t v) { return load(wb, t, add(add(mul(q, intImm(o)), ocBase), intImm(v * tile.lanes)), tc.lanes()); },
                                  [&](int64_t r) { return load(im->buf, t, add(at[r], d)); }, rows));
@@ -323,11 +320,8 @@ bool filterGradChannels(ProgramBuilder &pb, Node &node, const std::string &name)
   // R taps from tap q0 on, over all pixels of image n.
   auto tapTile = [&](const Expr &q0, int64_t rows) {
     std::vector<std::pair<Expr, Expr>> lets;
-    std::vector<Expr> at;
-    for (int64_t r = 0; r < rows; ++r) {
-      at.push_back(kb.newVar("xt"));
-      lets.push_back({at.back(), add(im->base, load(offs, DType::I64, add(q0, intImm(r))))});
-    }
+    std::vector<Expr> at =
+        tc.rowVars("xt", q0, rows, [&](const Expr &q) { return add(im->base, load(offs, DType::I64, q)); }, lets);
     auto home = [&](int64_t r, int64_t v) {
       return add(add(mul(add(q0, intImm(r)), intImm(o)), ocBase), intImm(v * tile.lanes));
     };

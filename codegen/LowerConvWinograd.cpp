@@ -49,6 +49,33 @@ bool tilesFit(const Window2d &g, const Shape &ws) {
   return ws[2] == 3 && ws[3] == 3 && g.strideH == 1 && g.strideW == 1 && g.outH % 2 == 0 && g.outW % 2 == 0;
 }
 
+/// A layer as the forward and filter-gradient kernels see it: x's geometry,
+/// the O filters (vectors along them) over C channels, the 2x2 output tiles.
+struct Layer {
+  Window2d g;
+  Tile tile;
+  int64_t o, c, images, th, tw, tiles;
+  int64_t jw;     ///< columns of the input transform's rows (OW)
+  int64_t pixels; ///< OH * OW
+  int64_t vSize;  ///< floats of one image's input transform
+};
+
+/// The layer of conv node `node` reading x with filter shape ws (dtype t),
+/// or nothing when F(2x2, 3x3) does not suit it.
+std::optional<Layer> winogradLayer(ProgramBuilder &pb, Node &node, Value x, const Shape &ws, DType t) {
+  const Shape &xs = x.shape();
+  Layer l{convGeometry(node, xs, ws), tileFor(ws[0], pb.opt.vectorBytes), ws[0], ws[1], xs[0], 0, 0, 0, 0, 0, 0};
+  if (t != DType::F32 || x.dtype() != t || l.tile.lanes == 0 || !tilesFit(l.g, ws) || l.c * 9 < kMinTaps)
+    return std::nullopt;
+  l.th = l.g.outH / 2;
+  l.tw = l.g.outW / 2;
+  l.tiles = l.th * l.tw;
+  l.jw = l.g.outW;
+  l.pixels = l.g.outH * l.g.outW;
+  l.vSize = 16 * l.c * l.th * l.jw;
+  return l;
+}
+
 /// The sum over i, j < n of G's coefficient products times term(i, j), zero
 /// ones skipped: n = 3 gives the filter transform (G g G^T)[u][v] with
 /// (i, j) = (kh, kw); n = 4 its transpose (G^T S G)[u][v] with (i, j) = (a, b).
@@ -186,11 +213,7 @@ Stmt winogradProducts(KernelBuilder &kb, const Tile &tile, DType t, int64_t kDim
   Expr ocBase = mul(ob, intImm(wtile.width()));
   auto tileBlock = [&](const Expr &p0, int64_t rows) {
     std::vector<std::pair<Expr, Expr>> lets;
-    std::vector<Expr> at;
-    for (int64_t r = 0; r < rows; ++r) {
-      at.push_back(kb.newVar("vp"));
-      lets.push_back({at.back(), pOffset(add(p0, intImm(r)))});
-    }
+    std::vector<Expr> at = tc.rowVars("vp", p0, rows, pOffset, lets);
     Expr vRow = kBase(xi, k);
     Expr uRow = add(mul(add(mul(xi, intImm(kDim)), k), intImm(oDim)), ocBase);
     Stmt kloop = forLoop(k, kDim, ForKind::Serial,
@@ -239,16 +262,15 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
   if (node.kind() != OpKind::Conv2d)
     return false;
   Value in = node.operand(0), w = node.operand(1), y = node.result();
-  const Shape &ws = w.shape(), &xs = in.shape();
-  const Window2d g = convGeometry(node, xs, ws);
-  const DType t = y.dtype();
-  const int64_t o = ws[0], c = ws[1], images = xs[0];
-  const Tile tile = tileFor(o, pb.opt.vectorBytes);
-  if (t != DType::F32 || in.dtype() != t || tile.lanes == 0 || !tilesFit(g, ws) || c * 9 < kMinTaps ||
-      images < std::max(1, pb.opt.threads) || pb.bufferOf(w) < 0)
+  std::optional<Layer> layer = winogradLayer(pb, node, in, w.shape(), y.dtype());
+  if (!layer || layer->images < std::max(1, pb.opt.threads) || pb.bufferOf(w) < 0)
     return false;
-  const int64_t th = g.outH / 2, tw = g.outW / 2, tiles = th * tw, jw = g.outW;
-  const int64_t vSize = 16 * c * th * jw, mSize = 16 * tiles * o, pixels = g.outH * g.outW;
+  const Window2d &g = layer->g;
+  const Tile &tile = layer->tile;
+  const int64_t o = layer->o, c = layer->c, images = layer->images, th = layer->th, tw = layer->tw;
+  const int64_t tiles = layer->tiles, jw = layer->jw, pixels = layer->pixels, vSize = layer->vSize;
+  const DType t = y.dtype();
+  const int64_t mSize = 16 * tiles * o;
   if ((vSize + mSize + pixels * o) * 4 > 2 * kMaxImageBytes)
     return false;
 
@@ -288,15 +310,15 @@ bool convWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
 
 bool filterGradWinograd(ProgramBuilder &pb, Node &node, const std::string &name) {
   Value x = node.operand(0), dy = node.operand(1), dw = node.result();
-  const Shape &xs = x.shape(), &ws = dw.shape();
-  const Window2d g = convGeometry(node, xs, ws);
-  const DType t = dw.dtype();
-  const int64_t o = ws[0], c = ws[1], images = xs[0];
-  const Tile tile = tileFor(o, pb.opt.vectorBytes);
-  if (t != DType::F32 || x.dtype() != t || dy.dtype() != t || tile.lanes == 0 || !tilesFit(g, ws) || c * 9 < kMinTaps)
+  std::optional<Layer> layer = winogradLayer(pb, node, x, dw.shape(), dw.dtype());
+  if (!layer || dy.dtype() != dw.dtype())
     return false;
-  const int64_t th = g.outH / 2, tw = g.outW / 2, tiles = th * tw, jw = g.outW, pixels = g.outH * g.outW;
-  const int64_t vSize = 16 * c * th * jw, ySize = 16 * tiles * o, accSize = 16 * c * o;
+  const Window2d &g = layer->g;
+  const Tile &tile = layer->tile;
+  const int64_t o = layer->o, c = layer->c, images = layer->images, th = layer->th, tw = layer->tw;
+  const int64_t tiles = layer->tiles, jw = layer->jw, pixels = layer->pixels, vSize = layer->vSize;
+  const DType t = dw.dtype();
+  const int64_t ySize = 16 * tiles * o, accSize = 16 * c * o;
   if ((vSize + ySize + pixels * o + accSize) * 4 > 2 * kMaxImageBytes)
     return false;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pb.opt.threads, images));
