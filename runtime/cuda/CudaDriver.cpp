@@ -2,6 +2,7 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include "ir/Error.h"
+#include "runtime/cuda/Emulator.h"
 
 #include <dlfcn.h>
 
@@ -31,6 +32,11 @@ std::string cuErrorText(const DriverApi &api, CUresult r) {
 
 Loaded load() {
   Loaded l;
+  if (emulatorRequested()) {
+    l.api = emulatorDriver();
+    l.ok = true;
+    return l;
+  }
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     const char *err = dlerror();

@@ -14,6 +14,7 @@
 #include "runtime/Backends.h"
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDriver.h"
+#include "runtime/cuda/Emulator.h"
 #include "runtime/ArenaPlan.h"
 
 #include <chrono>
@@ -62,7 +63,11 @@ public:
     if (!opt.dumpDir.empty())
       dumpCudaProgram(prog_, tu, arch, opt.dumpDir);
     bool fromCache = false;
-    std::vector<char> cubin = compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
+    // The emulated driver (KILN_CUDA_EMULATOR) loads host code instead of a CUBIN.
+    std::vector<char> cubin =
+        emulatorRequested() && !compileOnly_
+            ? emulatorImage(tu, prog_.kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
+            : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
     layout_ = planArena(p, /*alignment=*/256);
     if (!compileOnly_)
@@ -71,7 +76,8 @@ public:
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
       os << "cuda backend: " << p.launches.size() << " launches, " << tu.kernelLines.size() << " kernels for " << arch
-         << " (cubin " << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
+         << " (" << (emulatorRequested() && !compileOnly_ ? "emulator library " : "cubin ")
+         << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
         os << ", device " << deviceName_ << (useGraph_ ? ", graph replay" : ", stream launches");
       os << ", " << seconds_ << " s\n";

@@ -38,6 +38,7 @@ struct OpCase {
   bool fuse = false; ///< run the cuda fusion pipeline first
   double tol = 1e-5; ///< relative tolerance against the interpreter
 };
+void PrintTo(const OpCase &c, std::ostream *os) { *os << c.name; }
 
 void unary(Graph &g) {
   Value x = g.addInput("x", f32({3, 37}));

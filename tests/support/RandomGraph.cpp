@@ -1,8 +1,13 @@
 // tests/support/RandomGraph.cpp - the random graph generator.
 #include "tests/support/RandomGraph.h"
 
+#include "ir/Printer.h"
 #include "passes/Autodiff.h"
+#include "passes/Pass.h"
+#include "tests/support/BackendCheck.h"
 
+#include <cstdlib>
+#include <iostream>
 #include <random>
 #include <string>
 
@@ -199,6 +204,42 @@ private:
 
 std::unique_ptr<Graph> randomGraph(uint32_t seed, const RandomGraphOptions &opt) {
   return Generator(seed, opt).run();
+}
+
+int randomGraphCount(int fallback) {
+  const char *n = std::getenv("KILN_RANDOM_GRAPHS");
+  return n ? std::atoi(n) : fallback;
+}
+
+::testing::AssertionResult randomGraphMatchesInterpreter(uint32_t seed, const std::string &backend, double tol) {
+  std::unique_ptr<Graph> g = randomGraph(seed);
+  bool fused = seed % 2 == 0;
+  if (fused) {
+    // Fusion is another stage's responsibility: when it rejects a graph,
+    // say so and test the unfused graph.
+    std::unique_ptr<Graph> copy = g->clone();
+    try {
+      PassManager pm;
+      const char *pipeline = std::getenv("KILN_RANDOM_FUSE");
+      pm.addPipeline(pipeline ? pipeline : "fuse");
+      PassContext ctx;
+      ctx.backend = backend;
+      pm.run(*copy, ctx);
+      g = std::move(copy);
+    } catch (const std::exception &e) {
+      fused = false;
+      std::cerr << "note: fuse failed on random graph seed " << seed << ": " << e.what() << "\n";
+    }
+  }
+  ::testing::AssertionResult r = ::testing::AssertionFailure();
+  try {
+    r = sameAsInterpreter(*g, backend, tol, {}, false, seed);
+  } catch (const std::exception &e) {
+    r = ::testing::AssertionFailure() << "exception: " << e.what();
+  }
+  if (!r)
+    r << "\nrandom graph seed " << seed << (fused ? " (fused)" : "") << " on " << backend << ":\n" << toText(*g);
+  return r;
 }
 
 } // namespace kiln::test

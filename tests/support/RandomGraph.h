@@ -14,8 +14,11 @@
 
 #include "ir/Graph.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace kiln::test {
 
@@ -26,6 +29,15 @@ struct RandomGraphOptions {
 
 /// A verified random graph reproducible from `seed`.
 std::unique_ptr<Graph> randomGraph(uint32_t seed, const RandomGraphOptions &opt = {});
+
+/// How many random graphs a test runs: KILN_RANDOM_GRAPHS, else `fallback`.
+int randomGraphCount(int fallback);
+
+/// Random graph `seed` on `backend` against the interpreter (relative `tol`).
+/// Even seeds are fused first for the backend (the `fuse` pipeline, or
+/// KILN_RANDOM_FUSE); a graph that fusion rejects is tested unfused, with a
+/// note on stderr. A failure shows the seed and the graph's text.
+::testing::AssertionResult randomGraphMatchesInterpreter(uint32_t seed, const std::string &backend, double tol);
 
 } // namespace kiln::test
 

@@ -36,11 +36,12 @@ std::string quote(const std::string &s) {
   return q + "'";
 }
 
-/// Runs kiln with `args` (already shell-quoted where needed) in `dir`.
-Result kiln(const test::TempDir &dir, const std::string &args) {
+/// Runs kiln with `args` (already shell-quoted where needed) in `dir`,
+/// with the environment assignments `env` ("NAME=VALUE ...") when given.
+Result kiln(const test::TempDir &dir, const std::string &args, const std::string &env = "") {
   std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  std::string cmd = "cd " + quote(dir.path().string()) + " && " + quote(KILN_BINARY) + " " + args + " >" +
-                    quote(out) + " 2>" + quote(err);
+  std::string cmd = "cd " + quote(dir.path().string()) + " && " + env + " " + quote(KILN_BINARY) + " " + args +
+                    " >" + quote(out) + " 2>" + quote(err);
   int status = std::system(cmd.c_str());
   Result r;
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -188,6 +189,26 @@ TEST_F(CliRun, ComputesOutputsIntoNpyFiles) {
   EXPECT_EQ(p64.dtype(), DType::F64);
   for (int i = 0; i < 4; ++i)
     EXPECT_NEAR(p64.at(i), wantP[i], 1e-14);
+}
+
+TEST_F(CliRun, RunsOnTheCudaEmulator) {
+#if KILN_WITH_CUDA
+  Result r = kiln(dir_,
+                  "run demo.kir --input x=x.npy --input w=w.npy --input b=b.npy --backend cuda --output y=y.npy "
+                  "--output probs=p.npy",
+                  "KILN_CUDA_EMULATOR=1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  HostTensor y = readNpy(dir_.file("y.npy")), p = readNpy(dir_.file("p.npy"));
+  const double wantY[4] = {0, 2, 0, 3.5}; // as in ComputesOutputsIntoNpyFiles
+  const double wantP[4] = {1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(-2.0)), 1 / (1 + std::exp(3.5)),
+                           1 / (1 + std::exp(-3.5))};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(y.at(i), wantY[i]);
+    EXPECT_NEAR(p.at(i), wantP[i], 1e-6);
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit";
+#endif
 }
 
 TEST_F(CliRun, InitializesMissingParametersAndSaysSo) {

@@ -1,0 +1,94 @@
+// runtime/cuda/Emulator.h - the CUDA backend on the host CPU: a driver that runs kernels as host code.
+//
+// With KILN_CUDA_EMULATOR=1 the CUDA backend runs without a GPU: driver()
+// returns an implementation of the driver API (DriverApi) on host memory,
+// and a program's translation unit is compiled by the host C++ compiler
+// (with a prelude that defines CUDA's keywords, threadIdx/blockIdx and its
+// intrinsics as host C++) into a shared library that the emulated
+// cuModuleLoadData loads. Everything else in the backend is unchanged: the
+// same lowering, kernels, launch shapes, arena, staging and graph capture.
+//
+// Execution model: the blocks of a grid run one after another; the threads
+// of a block run on fibers (one stack each, switched on one OS thread), each
+// until it finishes or reaches __syncthreads or a warp shuffle, so shared
+// memory, barriers and shuffles behave as on a GPU. Kernels with neither run
+// their threads as plain calls. What a GPU leaves undefined is an error
+// here: a __syncthreads that some threads of the block never reach, a full-
+// mask shuffle with lanes that exited or wait elsewhere, a launch shape over
+// the hardware's limits. It is as an sm_90 device with 132 multiprocessors,
+// so kernels are lowered exactly as for an H100.
+//
+// This is for testing the backend without a GPU (the test suite runs the
+// CUDA tests on it); it is slow (every thread is a function call) and its
+// math library is the host's (ULPs may differ from the GPU's expf or logf).
+#ifndef KILN_RUNTIME_CUDA_EMULATOR_H
+#define KILN_RUNTIME_CUDA_EMULATOR_H
+
+#include "codegen/cuda/CudaSource.h"
+#include "runtime/KernelCache.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::cuda {
+
+/// True when KILN_CUDA_EMULATOR is set to something other than "0".
+bool emulatorRequested();
+
+/// The emulated driver (cuInit succeeds; one device).
+const DriverApi &emulatorDriver();
+
+/// The module image of `kernels` for the emulated driver: `tu` compiled by
+/// the host C++ compiler (KILN_EMULATOR_CXX, else the compiler kiln was built
+/// with) into a shared library, cached in `cache`. A failed compile throws a
+/// RuntimeError with the compiler's output. *fromCache tells whether it was cached.
+std::vector<char> emulatorImage(const CudaTranslationUnit &tu, const std::vector<CudaKernel> &kernels,
+                                const std::string &unit, const KernelCache &cache, bool *fromCache);
+
+namespace emulator {
+
+/// What a kernel of an emulator image exports (the image's ABI; the prelude
+/// of the host source declares the same layout).
+struct Dim {
+  unsigned x, y, z;
+};
+struct ThreadState {
+  Dim threadIdx, blockIdx, blockDim, gridDim;
+  unsigned linear;              ///< index of the thread within its block
+  unsigned long long *exchange; ///< one slot per thread of the block (shuffles)
+};
+struct HostHooks {
+  void (*syncthreads)();
+  void (*syncwarp)();
+};
+struct KernelEntry {
+  const char *name;
+  void (*entry)(void **params); ///< unpacks cuLaunchKernel's parameters and calls the kernel
+  int synchronizes;             ///< uses __syncthreads or shuffles (needs fibers)
+  unsigned args;                ///< number of parameters
+  const unsigned *argBytes;     ///< size of each parameter
+};
+
+/// A loaded kernel and where to reach its image's thread state.
+struct Function {
+  KernelEntry kernel;
+  ThreadState **current; ///< the image's pointer to the running thread's state (thread-local)
+};
+
+/// The library inside an emulator image and its size, or nullptr when
+/// `image` is not one (a CUBIN, say).
+const char *imageLibrary(const void *image, uint64_t *size);
+
+/// The functions an image's __syncthreads and shuffles call.
+const HostHooks &hostHooks();
+
+/// Runs `f` over the grid; returns "" or why the launch failed (a barrier
+/// not every thread reaches, a shuffle with missing lanes).
+std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params);
+
+} // namespace emulator
+} // namespace kiln::cuda
+
+#endif // KILN_RUNTIME_CUDA_EMULATOR_H

@@ -1,0 +1,257 @@
+// tests/runtime/CudaEmulatorTest.cpp - the CUDA emulator's driver on hand-written kernels.
+//
+// Each kernel is compiled for the emulator (runtime/cuda/Emulator.h) and
+// launched through the emulated driver's entry points, as CudaExecutable
+// launches kernels: shared memory with barriers, a barrier left out, warp
+// shuffles, multi-dimensional blocks and grids, what a GPU leaves undefined
+// (a barrier some threads never reach, a shuffle with an exited lane, a
+// launch shape over the limits), graph capture and replay, a CUBIN and a
+// host-compiler error. Expected values are computed here by hand.
+#include "ir/Error.h"
+#include "runtime/KernelCache.h"
+
+#if KILN_WITH_CUDA
+#include "runtime/cuda/Emulator.h"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+namespace kiln::test {
+namespace {
+
+#if KILN_WITH_CUDA
+
+const cuda::DriverApi &api() { return cuda::emulatorDriver(); }
+
+std::string detail(CUresult r) {
+  const char *s = nullptr;
+  api().cuGetErrorString(r, &s);
+  return s ? s : "";
+}
+
+#define EXPECT_CU_OK(call)                                                                         \
+  do {                                                                                             \
+    CUresult r_ = (call);                                                                          \
+    EXPECT_EQ(r_, CUDA_SUCCESS) << #call << ": " << detail(r_);                                    \
+  } while (0)
+
+/// One kernel, compiled for the emulator and loaded as a module.
+class Kernel {
+public:
+  Kernel(const std::string &name, const std::string &source) {
+    cuda::CudaKernel k;
+    k.name = name;
+    k.source = source;
+    bool cached = false;
+    image_ = cuda::emulatorImage(cuda::makeTranslationUnit({k}), {k}, "emulator test", KernelCache(""), &cached);
+    EXPECT_CU_OK(api().cuModuleLoadData(&module_, image_.data()));
+    EXPECT_CU_OK(api().cuModuleGetFunction(&fn_, module_, name.c_str()));
+  }
+  ~Kernel() { api().cuModuleUnload(module_); }
+
+  CUresult launch(std::array<unsigned, 3> grid, std::array<unsigned, 3> block, std::vector<CUdeviceptr> args,
+                  CUstream stream = nullptr) {
+    std::vector<void *> params;
+    for (CUdeviceptr &a : args)
+      params.push_back(&a);
+    return api().cuLaunchKernel(fn_, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, stream,
+                                params.data(), nullptr);
+  }
+
+private:
+  std::vector<char> image_;
+  CUmodule module_ = nullptr;
+  CUfunction fn_ = nullptr;
+};
+
+/// Device memory holding `n` values of T.
+template <class T> class Buffer {
+public:
+  explicit Buffer(size_t n, T fill = T()) : n_(n) {
+    EXPECT_CU_OK(api().cuMemAlloc_v2(&ptr_, n * sizeof(T)));
+    set(std::vector<T>(n, fill));
+  }
+  ~Buffer() { api().cuMemFree_v2(ptr_); }
+  void set(const std::vector<T> &v) { EXPECT_CU_OK(api().cuMemcpyHtoD_v2(ptr_, v.data(), n_ * sizeof(T))); }
+  std::vector<T> get() const {
+    std::vector<T> v(n_);
+    EXPECT_CU_OK(api().cuMemcpyDtoH_v2(v.data(), ptr_, n_ * sizeof(T)));
+    return v;
+  }
+  CUdeviceptr ptr() const { return ptr_; }
+
+private:
+  size_t n_;
+  CUdeviceptr ptr_ = 0;
+};
+
+std::string reverseKernel(bool barrier) {
+  return std::string("extern \"C\" __global__ void reverse(const float *in, float *out) {\n"
+                     "  __shared__ float s[256];\n"
+                     "  unsigned t = threadIdx.x, base = blockIdx.x * 256;\n"
+                     "  s[t] = in[base + t];\n") +
+         (barrier ? "  __syncthreads();\n" : "") + "  out[base + t] = s[255 - t];\n}\n";
+}
+
+TEST(CudaEmulator, SharedMemoryIsSharedWithinABlockAndBarriersOrderIt) {
+  std::vector<float> in(3 * 256);
+  std::iota(in.begin(), in.end(), 1.0f);
+  Buffer<float> x(in.size()), y(in.size());
+  x.set(in);
+  Kernel k("reverse", reverseKernel(true));
+  EXPECT_CU_OK(k.launch({3, 1, 1}, {256, 1, 1}, {x.ptr(), y.ptr()}));
+  std::vector<float> out = y.get();
+  for (size_t b = 0; b < 3; ++b)
+    for (size_t t = 0; t < 256; ++t)
+      ASSERT_EQ(out[b * 256 + t], in[b * 256 + 255 - t]) << "block " << b << " thread " << t;
+}
+
+TEST(CudaEmulator, AMissingBarrierShowsAsWrongValues) {
+  // Without the barrier, thread t reads s[255 - t] before that thread wrote
+  // it (threads run in order until they wait), as a GPU race may.
+  std::vector<float> in(256);
+  std::iota(in.begin(), in.end(), 1.0f);
+  Buffer<float> x(in.size()), y(in.size());
+  x.set(in);
+  Kernel k("reverse", reverseKernel(false));
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {256, 1, 1}, {x.ptr(), y.ptr()}));
+  std::vector<float> out = y.get();
+  EXPECT_NE(out[0], in[255]) << "thread 0 read a value that no earlier thread had written";
+}
+
+TEST(CudaEmulator, WarpShufflesExchangeWithinEachWarp) {
+  Kernel k("warpsum", "extern \"C\" __global__ void warpsum(const float *in, float *out) {\n"
+                      "  unsigned i = blockIdx.x * 64 + threadIdx.x;\n"
+                      "  float v = in[i];\n"
+                      "  for (int m = 16; m > 0; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);\n"
+                      "  out[i] = v;\n}\n");
+  std::vector<float> in(128);
+  std::iota(in.begin(), in.end(), 0.0f);
+  Buffer<float> x(in.size()), y(in.size());
+  x.set(in);
+  EXPECT_CU_OK(k.launch({2, 1, 1}, {64, 1, 1}, {x.ptr(), y.ptr()}));
+  std::vector<float> out = y.get();
+  for (size_t i = 0; i < in.size(); ++i) {
+    size_t first = i / 32 * 32; // the sum of 32 consecutive integers from `first`
+    ASSERT_EQ(out[i], static_cast<float>(32 * first + 496)) << "lane " << i;
+  }
+}
+
+TEST(CudaEmulator, ThreadAndBlockIndicesInThreeDimensions) {
+  Kernel k("where", "extern \"C\" __global__ void where(int *out) {\n"
+                    "  unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);\n"
+                    "  unsigned b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);\n"
+                    "  out[b * 16 + t] = 1000 * (int)b + 100 * (int)threadIdx.z + 10 * (int)threadIdx.y + "
+                    "(int)threadIdx.x;\n}\n");
+  Buffer<int> y(6 * 16, -1);
+  EXPECT_CU_OK(k.launch({1, 2, 3}, {4, 2, 2}, {y.ptr()}));
+  std::vector<int> out = y.get();
+  for (int b = 0; b < 6; ++b)
+    for (int z = 0; z < 2; ++z)
+      for (int yy = 0; yy < 2; ++yy)
+        for (int x = 0; x < 4; ++x)
+          ASSERT_EQ(out[b * 16 + x + 4 * (yy + 2 * z)], 1000 * b + 100 * z + 10 * yy + x);
+}
+
+TEST(CudaEmulator, ABarrierThatSomeThreadsNeverReachIsAnError) {
+  Kernel k("early_exit", "extern \"C\" __global__ void early_exit(float *out) {\n"
+                         "  if (threadIdx.x < 16) return;\n"
+                         "  __syncthreads();\n"
+                         "  out[threadIdx.x] = 1;\n}\n");
+  Buffer<float> y(64);
+  CUresult r = k.launch({1, 1, 1}, {64, 1, 1}, {y.ptr()});
+  EXPECT_EQ(r, CUDA_ERROR_LAUNCH_FAILED);
+  std::string why = detail(r);
+  EXPECT_NE(why.find("kernel early_exit, block (0,0,0)"), std::string::npos) << why;
+  EXPECT_NE(why.find("48 wait at __syncthreads, 0 at a warp shuffle, 16 have exited"), std::string::npos) << why;
+}
+
+TEST(CudaEmulator, AShuffleWithAnExitedLaneIsAnError) {
+  Kernel k("lonely", "extern \"C\" __global__ void lonely(float *out) {\n"
+                     "  if (threadIdx.x == 3) return;\n"
+                     "  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);\n}\n");
+  Buffer<float> y(32);
+  CUresult r = k.launch({1, 1, 1}, {32, 1, 1}, {y.ptr()});
+  EXPECT_EQ(r, CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_NE(detail(r).find("31 at a warp shuffle, 1 have exited"), std::string::npos) << detail(r);
+}
+
+TEST(CudaEmulator, LaunchShapesOverTheLimitsAreRejected) {
+  Kernel k("nothing", "extern \"C\" __global__ void nothing(float *out) { out[0] = 0; }\n");
+  Buffer<float> y(1);
+  CUresult big = k.launch({1, 1, 1}, {2048, 1, 1}, {y.ptr()});
+  EXPECT_EQ(big, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_NE(detail(big).find("nothing: launch shape grid [1,1,1] block [2048,1,1]"), std::string::npos)
+      << detail(big);
+  EXPECT_EQ(k.launch({1, 70000, 1}, {32, 1, 1}, {y.ptr()}), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(k.launch({0, 1, 1}, {32, 1, 1}, {y.ptr()}), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {1024, 1, 1}, {y.ptr()}));
+}
+
+TEST(CudaEmulator, AGraphReplaysItsCaptureReadingHostMemoryAtEachReplay) {
+  Kernel k("twice", "extern \"C\" __global__ void twice(const float *in, float *out) {\n"
+                    "  out[threadIdx.x] = 2 * in[threadIdx.x];\n}\n");
+  Buffer<float> x(8), y(8), other(8, 100.0f);
+  void *host = nullptr;
+  EXPECT_CU_OK(api().cuMemAllocHost_v2(&host, 8 * sizeof(float)));
+  auto *h = static_cast<float *>(host);
+  std::fill(h, h + 8, 1.0f);
+  CUstream s = nullptr;
+  EXPECT_CU_OK(api().cuStreamCreate(&s, 0));
+  EXPECT_CU_OK(api().cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+  EXPECT_CU_OK(api().cuMemcpyHtoDAsync_v2(x.ptr(), host, 8 * sizeof(float), s));
+  CUdeviceptr in = x.ptr();
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {8, 1, 1}, {in, y.ptr()}, s));
+  CUgraph g = nullptr;
+  CUgraphExec e = nullptr;
+  EXPECT_CU_OK(api().cuStreamEndCapture(s, &g));
+  EXPECT_EQ(y.get()[0], 0.0f) << "a captured stream runs nothing";
+  EXPECT_CU_OK(api().cuGraphInstantiateWithFlags(&e, g, 0));
+  for (float v : {3.0f, 5.0f}) {
+    std::fill(h, h + 8, v);
+    EXPECT_CU_OK(api().cuGraphLaunch(e, s));
+    EXPECT_CU_OK(api().cuStreamSynchronize(s));
+    EXPECT_EQ(y.get()[7], 2 * v);
+  }
+  EXPECT_EQ(other.get()[0], 100.0f);
+  api().cuGraphExecDestroy(e);
+  api().cuGraphDestroy(g);
+  api().cuStreamDestroy_v2(s);
+  api().cuMemFreeHost(host);
+}
+
+TEST(CudaEmulator, ACubinIsNotAnEmulatorImage) {
+  std::vector<char> elf = {'\x7f', 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  CUmodule m = nullptr;
+  CUresult r = api().cuModuleLoadData(&m, elf.data());
+  EXPECT_EQ(r, CUDA_ERROR_INVALID_IMAGE);
+  EXPECT_NE(detail(r).find("not an emulator image"), std::string::npos) << detail(r);
+}
+
+TEST(CudaEmulator, AHostCompilerErrorNamesTheUnitAndShowsTheLog) {
+  cuda::CudaKernel k;
+  k.name = "broken";
+  k.source = "extern \"C\" __global__ void broken(float *p) { p[0] = undefined_y; }\n";
+  bool cached = false;
+  try {
+    cuda::emulatorImage(cuda::makeTranslationUnit({k}), {k}, "unit_x", KernelCache(""), &cached);
+    ADD_FAILURE() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("cuda emulator: the host compiler"), std::string::npos) << m;
+    EXPECT_NE(m.find("failed on the kernels of unit_x"), std::string::npos) << m;
+    EXPECT_NE(m.find("undefined_y"), std::string::npos) << m;
+  }
+}
+
+#else
+
+TEST(CudaEmulator, NeedsTheCudaToolkit) { GTEST_SKIP() << "built without the CUDA toolkit (no cuda.h)"; }
+
+#endif
+
+} // namespace
+} // namespace kiln::test
