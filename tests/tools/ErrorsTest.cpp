@@ -17,6 +17,7 @@
 #include "ir/HostTensor.h"
 #include "runtime/Idx.h"
 #include "runtime/Npy.h"
+#include "runtime/Backends.h"
 #include "runtime/Safetensors.h"
 
 #include <gtest/gtest.h>
@@ -35,6 +36,10 @@
 
 namespace kiln::test {
 namespace {
+
+/// `kiln mnist ARGS` on the default device, or on the interpreter in a build
+/// without the cpu backend (-DKILN_WITH_LLVM=OFF): the errors are the same.
+std::string mnist(const std::string &args) { return "mnist " + args + (hasCpuBackend() ? "" : " --device interp"); }
 
 // ---- IR text ------------------------------------------------------------------
 
@@ -227,7 +232,7 @@ std::string goodImages() {
 void expectIdx(const std::string &id, const std::string &trainImages) {
   TempDir dir;
   writeMnist(dir, "mnist", {{"train-images-idx3-ubyte", trainImages}});
-  expectCli(id, dir, "mnist --data mnist --model linear --epochs 1 --no-outputs");
+  expectCli(id, dir, mnist("--data mnist --model linear --epochs 1 --no-outputs"));
 }
 
 TEST(Errors, IdxTruncated) { expectIdx("idx-truncated", goodImages().substr(0, goodImages().size() - 100)); }
@@ -254,7 +259,7 @@ TEST(Errors, IdxLabelCount) {
   HostTensor labels(TensorType{DType::U8, {7}});
   TempDir dir;
   writeMnist(dir, "mnist", {{"train-labels-idx1-ubyte", idxBytes(labels)}});
-  expectCli("idx-label-count", dir, "mnist --data mnist --model linear --epochs 1 --no-outputs");
+  expectCli("idx-label-count", dir, mnist("--data mnist --model linear --epochs 1 --no-outputs"));
 }
 TEST(Errors, IdxAbsurdSize) {
   std::string b = goodImages().substr(0, 4) + std::string(12, '\xff') + std::string(64, '\0');
@@ -263,7 +268,7 @@ TEST(Errors, IdxAbsurdSize) {
 TEST(Errors, MnistMissing) {
   TempDir dir;
   std::filesystem::create_directories(dir.path() / "empty");
-  expectCli("mnist-missing", dir, "mnist --data empty --model linear --epochs 1 --no-outputs");
+  expectCli("mnist-missing", dir, mnist("--data empty --model linear --epochs 1 --no-outputs"));
 }
 
 // ---- safetensors -------------------------------------------------------------------
@@ -288,7 +293,7 @@ void expectCheckpoint(const std::string &id, const std::string &bytes) {
   TempDir dir;
   writeMnist(dir, "mnist");
   dir.write("bad.ckpt", bytes);
-  expectCli(id, dir, "mnist --data mnist --model linear --evaluate bad.ckpt");
+  expectCli(id, dir, mnist("--data mnist --model linear --evaluate bad.ckpt"));
 }
 
 TEST(Errors, SafetensorsTruncated) {
@@ -355,17 +360,17 @@ TEST(Errors, UnwritableOutputFolder) {
   TempDir dir;
   writeMnist(dir, "mnist");
   dir.write("plain-file", "not a folder");
-  expectCli("unwritable-out-folder", dir, "mnist --data mnist --model linear --epochs 1 --out plain-file/run");
+  expectCli("unwritable-out-folder", dir, mnist("--data mnist --model linear --epochs 1 --out plain-file/run"));
 }
 TEST(Errors, FullDiskKeepsCheckpoint) {
   TempDir dir;
   writeMnist(dir, "mnist");
-  CliRun first = runKiln(dir, "mnist --data mnist --model linear --epochs 1 --out run");
+  CliRun first = runKiln(dir, mnist("--data mnist --model linear --epochs 1 --out run"));
   ASSERT_EQ(first.status, 0) << first.err;
   std::string before = TempDir::read(dir.file("run/checkpoint.safetensors"));
   ASSERT_GT(before.size(), 20000u); // the limit below must be smaller than the checkpoint
   // A file-size limit makes the checkpoint's write fail exactly as a full disk does.
-  expectCli("disk-full", dir, "mnist --data mnist --model linear --epochs 1 --seed 7 --out run",
+  expectCli("disk-full", dir, mnist("--data mnist --model linear --epochs 1 --seed 7 --out run"),
             "trap '' XFSZ; ulimit -f 20;");
   EXPECT_EQ(TempDir::read(dir.file("run/checkpoint.safetensors")), before) << "the previous checkpoint must survive";
   for (const auto &e : std::filesystem::directory_iterator(dir.path() / "run"))
