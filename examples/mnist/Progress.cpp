@@ -34,8 +34,11 @@ std::string ProgressBar::line(int64_t done, double loss, double acc) const {
     out += "ETA: " + std::to_string(static_cast<int64_t>(eta)) + "s";
   } else {
     out += std::to_string(static_cast<int64_t>(secs + 0.5)) + "s";
-    if (done > 0)
-      out.append(" ").append(std::to_string(static_cast<int64_t>(secs * 1000 / done + 0.5))).append("ms/step");
+    if (done > 0) { // as Keras: microseconds below a millisecond per step
+      double ms = secs * 1000 / done;
+      out.append(" ").append(ms >= 1 ? std::to_string(static_cast<int64_t>(ms + 0.5)) + "ms/step"
+                                     : std::to_string(static_cast<int64_t>(ms * 1000 + 0.5)) + "us/step");
+    }
   }
   return out + " - loss: " + fixed(loss, 4) + " - acc: " + fixed(acc, 4);
 }
