@@ -10,6 +10,8 @@ and `train_step_ms_median=<ms>` last, like `kiln mnist --benchmark`.
   --device cpu|cuda     where to run (cuda keeps the data on the device)
   --threads N           torch.set_num_threads (cpu)
   --compile MODE        torch.compile(mode=MODE) the step (e.g. max-autotune)
+  --tf32                allow TF32 in convolutions and matrix products (default: off,
+                        plain fp32 as kiln computes; PyTorch's own default allows it in cuDNN)
 """
 import argparse
 import statistics
@@ -43,7 +45,10 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--compile", default="")
+    ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     if a.device == "cpu":
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -75,7 +80,7 @@ def main():
         sync()
         times.append((time.perf_counter() - t0) * 1000)
     print(f"torch {torch.__version__} device={a.device} threads={torch.get_num_threads()} "
-          f"params={params} batch={a.batch_size} compile={a.compile or 'none'}")
+          f"params={params} batch={a.batch_size} compile={a.compile or 'none'} tf32={a.tf32}")
     print(f"steps {a.steps}, min {min(times):.3f} ms, max {max(times):.3f} ms")
     print(f"train_step_ms_median={statistics.median(times):.3f}")
 
