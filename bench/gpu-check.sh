@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh - the CUDA backend's GPU tests and benchmarks, in one run, from a
+# bundle made by scripts/gpu-bundle.sh (for GPU machines without Debian's packages).
+#
+#   bench/gpu-check.sh [BUNDLE] [LOGS]     (defaults: .carry/gpu, BUNDLE/logs)
+#
+# Runs, each logged to LOGS/NAME.log and summed up at the end:
+#   gpu        nvidia-smi
+#   tests      every CUDA test of kiln_runtime_tests on the GPU (ops and fused patterns against
+#              the interpreter, the report CNN train step, graph replay, random graphs)
+#   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
+#   epochs     kiln mnist --device cuda --epochs 3 (seconds per epoch: 469 steps + 10,000 test images)
+#   compare    bench/compare_gpu.sh 200 (PyTorch eager, torch.compile max-autotune, kiln)
+# NVRTC is the machine's (libnvrtc.so.13, found under /usr/local/cuda or Python's
+# nvidia packages). KILN_GPU_CHECK_STEPS=name,name picks a subset.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bundle=$(cd "${1:-$root/.carry/gpu}" && pwd)
+logs=${2:-$bundle/logs}
+mkdir -p "$logs"
+steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,epochs,compare}
+
+nvrtc=$(find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu /opt /usr/local/lib -name 'libnvrtc.so.13*' 2>/dev/null | head -1)
+export LD_LIBRARY_PATH="$bundle/lib${nvrtc:+:$(dirname "$nvrtc")}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export MNIST_DIR=$bundle/mnist KILN_BUILD_DIR=$bundle KILN_CACHE_DIR=$bundle/cache
+kiln=$bundle/tools/kiln
+summary=()
+
+step() { # NAME COMMAND...: runs COMMAND when NAME is selected, logging it
+  local name=$1
+  shift
+  [[ ",$steps," == *",$name,"* ]] || return 0
+  echo "== $name: $*"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
+  summary+=("$name: exit $rc, $((SECONDS - t0)) s")
+}
+
+step gpu nvidia-smi
+step tests "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*' --gtest_brief=1
+step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
+step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v
+step compare "$root/bench/compare_gpu.sh" 200
+
+echo "== summary (NVRTC: ${nvrtc:-not found})"
+printf '%s\n' "${summary[@]}"
+grep -h 'train_step_ms_median=\|_ms_median=\|speedup' "$logs"/benchmark.log "$logs"/compare.log 2>/dev/null
+[ -f "$logs/run/metrics.csv" ] && cat "$logs/run/metrics.csv"
+exit 0
