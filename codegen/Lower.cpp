@@ -227,14 +227,28 @@ Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::
   return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
 }
 
-/// The parameter or state buffers that results of `n` (at program position
-/// `pos`) can be written into in place: result r is assigned to t, t is an
-/// operand of n of r's type that no later node reads and that is no graph
-/// output, and n is elementwise (a region of elementwise ops only, reading t
-/// at the index it writes r: no layout op or broadcast between). The
-/// elementwise kernel does every load of an element before its stores.
-void findInPlace(ProgramBuilder &pb, Node &n, size_t pos, const std::unordered_map<Value, Value, ValueHash> &assignOf,
-                 const std::unordered_map<const Node *, size_t> &lastRead, const std::unordered_set<Value, ValueHash> &outputs) {
+InPlaceUpdates::InPlaceUpdates(const Graph &g) : outputs_(g.outputs().begin(), g.outputs().end()) {
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    Node *n = g.nodes()[i];
+    if (n->kind() == OpKind::Assign) {
+      assignOf_[n->operand(1)] = n->operand(0);
+      continue;
+    }
+    for (Value o : n->operands()) {
+      // A view of a buffer is read where its readers run.
+      while (o.node->kind() == OpKind::Reshape || o.node->kind() == OpKind::Flatten) {
+        lastRead_[o.node] = i;
+        o = o.node->operand(0);
+      }
+      lastRead_[o.node] = i;
+    }
+  }
+}
+
+// n must be elementwise (a region of elementwise ops only, reading t at the
+// index it writes r: no layout op or broadcast between), so that its kernel
+// does every load of an element before that element's stores.
+void InPlaceUpdates::plan(ProgramBuilder &pb, Node &n, size_t pos) const {
   Graph *body = n.body();
   if (n.kind() == OpKind::Fused) {
     for (Node *m : body->nodes())
@@ -245,13 +259,13 @@ void findInPlace(ProgramBuilder &pb, Node &n, size_t pos, const std::unordered_m
   }
   for (size_t j = 0; j < n.numResults(); ++j) {
     Value r = n.result(j);
-    auto a = assignOf.find(r);
-    if (a == assignOf.end() || outputs.count(r) || outputs.count(a->second))
+    auto a = assignOf_.find(r);
+    if (a == assignOf_.end() || outputs_.count(r) || outputs_.count(a->second))
       continue;
     Value t = a->second;
-    auto last = lastRead.find(t.node);
+    auto last = lastRead_.find(t.node);
     int buffer = pb.bufferOf(t);
-    if (buffer < 0 || t.type() != r.type() || last == lastRead.end() || last->second != pos)
+    if (buffer < 0 || t.type() != r.type() || last == lastRead_.end() || last->second != pos)
       continue;
     // A single op reads an operand of its result's type at the result's index.
     bool sameIndex = true;
@@ -279,28 +293,10 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
   // At top level only constant expressions lack buffers, and those inline.
   pb.inlinable = [](Value) { return true; };
   std::vector<std::pair<int, Value>> assigns;
-  // Updates in place: who assigns what, and the last reader of each value.
-  std::unordered_map<Value, Value, ValueHash> assignOf;
-  std::unordered_map<const Node *, size_t> lastRead;
-  std::unordered_set<Value, ValueHash> outputs(g.outputs().begin(), g.outputs().end());
+  InPlaceUpdates inPlace(g);
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     Node *n = g.nodes()[i];
-    if (n->kind() == OpKind::Assign) {
-      assignOf[n->operand(1)] = n->operand(0);
-      continue;
-    }
-    for (Value o : n->operands()) {
-      // A view of a buffer is read where its readers run.
-      while (o.node->kind() == OpKind::Reshape || o.node->kind() == OpKind::Flatten) {
-        lastRead[o.node] = i;
-        o = o.node->operand(0);
-      }
-      lastRead[o.node] = i;
-    }
-  }
-  for (size_t i = 0; i < g.nodes().size(); ++i) {
-    Node *n = g.nodes()[i];
-    findInPlace(pb, *n, i, assignOf, lastRead, outputs);
+    inPlace.plan(pb, *n, i);
     std::string name = valueName(n->numResults() ? n->result() : Value{n, 0});
     if (n->kind() == OpKind::Assign) {
       int t = pb.bufferOf(n->operand(0));

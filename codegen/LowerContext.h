@@ -168,6 +168,23 @@ std::set<Node *> elementwiseDependents(const Graph &body, Value v);
 /// stores through the chain as an epilogue) and the chain in `chain`; else null.
 Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain);
 
+/// Updates in place (both lowerings): an elementwise node whose result is
+/// assigned to a parameter or state t, where t is an operand read at the
+/// result's own index and by no later node, writes into t's buffer
+/// (ProgramBuilder::inPlace) and its assign disappears.
+class InPlaceUpdates {
+public:
+  explicit InPlaceUpdates(const Graph &g);
+  /// Records in pb.inPlace the results of node n (at position pos of the
+  /// graph's nodes) that can be written in place; call before lowering n.
+  void plan(ProgramBuilder &pb, Node &n, size_t pos) const;
+
+private:
+  std::unordered_map<Value, Value, ValueHash> assignOf_; ///< value -> the target it is assigned to
+  std::unordered_map<const Node *, size_t> lastRead_;    ///< node -> position of its last reader
+  std::unordered_set<Value, ValueHash> outputs_;
+};
+
 } // namespace kiln::lower
 
 #endif // KILN_CODEGEN_LOWERCONTEXT_H

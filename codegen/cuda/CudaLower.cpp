@@ -107,7 +107,10 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
     pb.bindings[body.inputs()[i]->result()] = {lower::Binding::Forward, -1, region.operand(i)};
   std::vector<std::pair<Value, int>> copies;
   for (size_t j = 0; j < region.numResults(); ++j) {
-    int b = pb.materialize(region.result(j), valueName(region.result(j)));
+    auto own = pb.inPlace.find(region.result(j)); // an update in place
+    int b = own != pb.inPlace.end() ? own->second : pb.materialize(region.result(j), valueName(region.result(j)));
+    if (own != pb.inPlace.end())
+      pb.bindBuffer(region.result(j), b);
     Value bo = pb.resolve(body.outputs()[j]);
     bool defined = bo.node->graph() == &body && pb.bindings.find(bo) == pb.bindings.end() &&
                    bo.node->kind() != OpKind::Constant;
@@ -194,7 +197,10 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
     pb.bindBuffer(n->result(), pb.addBuffer(n->name(), n->resultType(), BufferRole::State));
   pb.inlinable = [](Value) { return true; };
   std::vector<std::pair<int, Value>> assigns;
-  for (Node *n : g.nodes()) {
+  lower::InPlaceUpdates inPlace(g);
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    Node *n = g.nodes()[i];
+    inPlace.plan(pb, *n, i);
     std::string name = valueName(n->numResults() ? n->result() : Value{n, 0});
     if (n->kind() == OpKind::Assign) {
       int t = pb.bufferOf(n->operand(0));
@@ -222,7 +228,10 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
         pb.bindBuffer(n->result(), pb.addBuffer(name, n->resultType(), BufferRole::Temp, src));
         continue;
       }
-      pb.materialize(n->result(), name);
+      if (auto own = pb.inPlace.find(n->result()); own != pb.inPlace.end())
+        pb.bindBuffer(n->result(), own->second);
+      else
+        pb.materialize(n->result(), name);
       lower::lowerElementwise(pb, {n->result()}, name);
       cb.renderPending();
       continue;
@@ -246,7 +255,8 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   for (size_t i = 0; i < g.outputs().size(); ++i)
     prog.outputs.push_back(ownBuffer(g.outputs()[i], std::string("output").append(std::to_string(i))));
   for (auto [t, v] : assigns)
-    prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
+    if (pb.bufferOf(v) != t) // else updated in place
+      prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
   cb.renderPending();
   KILN_INTERNAL_CHECK(out.kernels.size() == prog.kernels.size()) << "cuda lowering: kernels without CUDA source";
   return out;

@@ -331,24 +331,6 @@ TEST_F(CpuOps, AssignUpdatesParametersAfterTheStep) {
   EXPECT_TRUE(sameAsInterpreter(g, "cpu", 1e-6));
 }
 
-/// Steps `g` three times on the cpu and the interpreter: outputs, w and s agree.
-void expectSameSteps(Graph &g) {
-  TensorMap env = randomEnvironment(g, 5);
-  CompileOptions opt;
-  opt.backend = "cpu";
-  std::unique_ptr<Executable> exe = compile(g, opt);
-  for (auto &[name, t] : env)
-    exe->set(name, t);
-  for (int step = 1; step <= 3; ++step) {
-    std::vector<HostTensor> want = interpret(g, env); // applies the assigns to env
-    exe->run();
-    for (size_t i = 0; i < want.size(); ++i)
-      EXPECT_TRUE(tensorsNear(exe->output(i), want[i], 1e-6)) << "step " << step << ", output " << i;
-    EXPECT_TRUE(tensorsNear(exe->get("w"), env["w"], 1e-6)) << "step " << step;
-    EXPECT_TRUE(tensorsNear(exe->get("s"), env["s"], 1e-6)) << "step " << step;
-  }
-}
-
 // Assigns hold over several steps: the cpu backend exchanges each parameter's
 // place with its new value's after a step (no copy), so every later step and
 // every read must find the current places, views of a parameter included.
@@ -364,7 +346,7 @@ TEST_F(CpuOps, AssignsHoldOverSeveralSteps) {
   g.create(OpKind::Assign, {w, nw});
   g.create(OpKind::Assign, {s, ns});
   g.setOutputs({y, g.build(OpKind::Exp, {flat}), ns});
-  expectSameSteps(g);
+  expectSameSteps(g, "cpu");
 }
 
 // An update whose old value nothing reads afterwards (an optimizer's) is
@@ -373,26 +355,14 @@ TEST_F(CpuOps, AssignsHoldOverSeveralSteps) {
 TEST_F(CpuOps, UpdatesInPlaceOnlyWhenTheOldValueIsNotReadAfter) {
   for (bool lateRead : {false, true}) {
     Graph g;
-    Value x = g.addInput("x", f32({4, 3}));
-    Value w = g.addParam("w", f32({4, 3}));
-    Value s = g.addState("s", f32({4, 3}));
-    Value flat = g.build(OpKind::Reshape, {w}, attrs({{"shape", std::vector<int64_t>{12}}}));
-    Value y = g.build(OpKind::Matmul, {x, w}, attrs({{"transpose_b", true}}));
-    Value ns = g.build(OpKind::Add, {g.build(OpKind::Mul, {s, g.constant(0.9, f32({}))}), x});
-    Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Mul, {ns, g.constant(0.1, f32({}))})});
-    g.create(OpKind::Assign, {w, nw});
-    g.create(OpKind::Assign, {s, ns});
-    std::vector<Value> outs{y};
-    if (lateRead)
-      outs.push_back(g.build(OpKind::Exp, {flat}));
-    g.setOutputs(outs);
+    buildUpdateStep(g, lateRead);
     fuseFor(g, "cpu");
     Program p = lowerGraph(g);
     std::vector<std::string> assigned;
     for (auto [t, v] : p.assigns)
       assigned.push_back(p.buffers[t].name);
     EXPECT_EQ(assigned, lateRead ? std::vector<std::string>{"w"} : std::vector<std::string>{}) << printProgram(p);
-    expectSameSteps(g);
+    expectSameSteps(g, "cpu");
   }
 }
 

@@ -240,6 +240,31 @@ TEST_P(CudaOps, MatchesInterpreter) {
 INSTANTIATE_TEST_SUITE_P(All, CudaOps, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<OpCase> &i) { return i.param.name; });
 
+// An update whose old value nothing reads afterwards (an optimizer's) is
+// written into the parameter or state itself, as on the cpu: no new buffer
+// and no assign, so no device-to-device copy in the step. A view of the
+// parameter read after the update keeps its assign. On a device (or the
+// emulator) three steps agree with the interpreter.
+TEST(CudaUpdates, InPlaceOnlyWhenTheOldValueIsNotReadAfter) {
+#if KILN_WITH_CUDA
+  for (bool lateRead : {false, true}) {
+    Graph g;
+    buildUpdateStep(g, lateRead);
+    fuseFor(g, "cuda");
+    cuda::CudaProgram p = cuda::lowerCuda(g);
+    std::vector<std::string> assigned;
+    for (auto [t, v] : p.program.assigns)
+      assigned.push_back(p.program.buffers[t].name);
+    EXPECT_EQ(assigned, lateRead ? std::vector<std::string>{"w"} : std::vector<std::string>{})
+        << printProgram(p.program);
+    if (hasCudaBackend())
+      expectSameSteps(g, "cuda");
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {

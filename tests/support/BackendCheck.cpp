@@ -56,4 +56,43 @@ TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh) {
   return ::testing::AssertionSuccess();
 }
 
+void expectSameSteps(const Graph &g, const std::string &backend, double tol) {
+  TensorMap env = randomEnvironment(g, 5);
+  CompileOptions opt;
+  opt.backend = backend;
+  std::unique_ptr<Executable> exe = compile(g, opt);
+  for (auto &[name, t] : env)
+    exe->set(name, t);
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<HostTensor> want = interpret(g, env); // applies the assigns to env
+    exe->run();
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_TRUE(tensorsNear(exe->output(i), want[i], tol)) << backend << ", step " << step << ", output " << i;
+    for (const auto *list : {&g.params(), &g.states()})
+      for (const Node *n : *list)
+        EXPECT_TRUE(tensorsNear(exe->get(n->name()), env[n->name()], tol))
+            << backend << ", step " << step << ", " << n->name();
+  }
+}
+
+void buildUpdateStep(Graph &g, bool lateRead) {
+  TensorType t{DType::F32, {4, 3}};
+  Value x = g.addInput("x", t);
+  Value w = g.addParam("w", t);
+  Value s = g.addState("s", t);
+  AttrMap shape, transpose;
+  shape.set("shape", std::vector<int64_t>{12});
+  transpose.set("transpose_b", true);
+  Value flat = g.build(OpKind::Reshape, {w}, shape);
+  Value y = g.build(OpKind::Matmul, {x, w}, transpose);
+  Value ns = g.build(OpKind::Add, {g.build(OpKind::Mul, {s, g.constant(0.9, TensorType{DType::F32, {}})}), x});
+  Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Mul, {ns, g.constant(0.1, TensorType{DType::F32, {}})})});
+  g.create(OpKind::Assign, {w, nw});
+  g.create(OpKind::Assign, {s, ns});
+  std::vector<Value> outs{y};
+  if (lateRead)
+    outs.push_back(g.build(OpKind::Exp, {flat}));
+  g.setOutputs(outs);
+}
+
 } // namespace kiln::test

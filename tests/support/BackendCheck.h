@@ -32,6 +32,18 @@ TensorMap randomEnvironment(const Graph &g, uint32_t seed, int64_t intHigh = 9);
                                              TensorMap env = {}, bool passes = false, uint32_t seed = 1,
                                              int threads = 0, int vectorBytes = 0);
 
+/// Steps `g` three times on `backend` (after its fusion when the graph is
+/// fused already) and on the interpreter from the same random environment:
+/// every output and every parameter and state agree within `tol` after each
+/// step, so assigns and updates in place hold across steps.
+void expectSameSteps(const Graph &g, const std::string &backend, double tol = 1e-6);
+
+/// An optimizer-like step for the update-in-place tests: input x [4,3],
+/// parameter w and state s (both [4,3]); y = x w^T, s' = 0.9 s + x,
+/// w' = w - 0.1 s', both assigned. With `lateRead`, exp of a view of w is an
+/// output too, read after the update (so w cannot be updated in place).
+void buildUpdateStep(Graph &g, bool lateRead);
+
 } // namespace kiln::test
 
 #endif // KILN_TESTS_SUPPORT_BACKENDCHECK_H
