@@ -145,6 +145,9 @@ void lowerMatmul(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerConv(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerPool(ProgramBuilder &pb, Node &n, const std::string &name);
 void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name);
+/// The kernel lowerSoftmax finishes, built into kb (a backend's own kernel
+/// for the op keeps it as its kernel IR reference).
+void softmaxOpKernel(KernelBuilder &kb, Node &n);
 
 /// True when max_pool2d_grad `n`'s windows tile its input (stride = kernel, no padding).
 bool maxPoolGradTiles(Node &n);

@@ -115,8 +115,7 @@ void oneHotKernel(KernelBuilder &kb, Node &node) {
 
 } // namespace
 
-void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name) {
-  KernelBuilder kb(pb, name);
+void softmaxOpKernel(KernelBuilder &kb, Node &n) {
   switch (n.kind()) {
   case OpKind::Softmax: softmaxKernel(kb, n, false); break;
   case OpKind::LogSoftmax: softmaxKernel(kb, n, true); break;
@@ -125,6 +124,11 @@ void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name) {
   case OpKind::OneHot: oneHotKernel(kb, n); break;
   default: KILN_USER_ERROR() << "cpu backend: cannot lower " << n.mnemonic();
   }
+}
+
+void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name) {
+  KernelBuilder kb(pb, name);
+  softmaxOpKernel(kb, n);
   pb.finish(kb);
 }
 

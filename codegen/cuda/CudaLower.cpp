@@ -89,7 +89,12 @@ void lowerHeavy(CudaBuilder &cb, Node &n, const std::string &name) {
     else
       lower::lowerPool(cb.pb, n, name);
     break;
-  case OpClass::Opaque: lower::lowerSoftmax(cb.pb, n, name); break;
+  case OpClass::Opaque:
+    if (n.kind() == OpKind::SoftmaxCrossEntropy)
+      lowerCudaCrossEntropy(cb, n, name);
+    else
+      lower::lowerSoftmax(cb.pb, n, name);
+    break;
   default: KILN_USER_ERROR() << "cuda backend: cannot lower " << n.mnemonic();
   }
   cb.renderPending();

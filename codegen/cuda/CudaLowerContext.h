@@ -55,6 +55,7 @@ void lowerCudaMatmul(CudaBuilder &cb, Node &n, const std::string &name);
 void lowerCudaConv(CudaBuilder &cb, Node &n, const std::string &name);
 void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name);
 void lowerCudaPoolGrad(CudaBuilder &cb, Node &n, const std::string &name);
+void lowerCudaCrossEntropy(CudaBuilder &cb, Node &n, const std::string &name);
 
 } // namespace kiln::cuda
 

@@ -265,6 +265,41 @@ TEST(CudaUpdates, InPlaceOnlyWhenTheOldValueIsNotReadAfter) {
 #endif
 }
 
+// The mean cross-entropy is one block of threads on the GPU: rows spread
+// over threads (300 rows: some threads take two) and the loss agrees with the
+// interpreter; the first bad label, not the first found, is reported, and the
+// next step with good labels runs clean.
+TEST(CudaLoss, ManyRowsAndTheFirstBadLabel) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  Graph g("loss");
+  Value logits = g.addInput("logits", f32({300, 5}));
+  Value labels = g.addInput("labels", {DType::I32, {300}});
+  g.setOutputs({g.build(OpKind::SoftmaxCrossEntropy, {logits, labels})});
+  TensorMap env;
+  env["logits"] = randomTensor(f32({300, 5}), 3);
+  env["labels"] = randomInts({DType::I32, {300}}, 4, 0, 4);
+  EXPECT_TRUE(sameAsInterpreter(g, "cuda", 1e-5, env));
+  CompileOptions opt;
+  opt.backend = "cuda";
+  opt.runPasses = false;
+  auto exe = compile(g, opt);
+  exe->set("logits", env["logits"]);
+  HostTensor bad = env["labels"].clone();
+  bad.data<int32_t>()[270] = 12; // a later thread's second row
+  bad.data<int32_t>()[41] = 5;
+  bad.data<int32_t>()[40] = -1;
+  exe->set("labels", bad);
+  try {
+    exe->run();
+    ADD_FAILURE() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    EXPECT_EQ(std::string(e.what()), "softmax_cross_entropy: label -1 of row 40 is outside [0,5)");
+  }
+  exe->set("labels", env["labels"]);
+  EXPECT_NO_THROW(exe->run());
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {
