@@ -264,6 +264,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
       prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
   cb.renderPending();
   KILN_INTERNAL_CHECK(out.kernels.size() == prog.kernels.size()) << "cuda lowering: kernels without CUDA source";
+  groupLaunches(out);
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include "codegen/cuda/CudaSource.h"
 #include "ir/Graph.h"
 
+#include <map>
 #include <vector>
 
 namespace kiln::cuda {
@@ -35,15 +36,27 @@ struct CudaLowerOptions {
 };
 
 /// A lowered graph: the program (buffers, launches, outputs, assigns, label
-/// checks) and the CUDA kernel of each of its kernels.
+/// checks), the CUDA kernel of each of its kernels, and what the GPU launches.
 struct CudaProgram {
   Program program;
-  std::vector<CudaKernel> kernels; ///< kernels[i] implements program.kernels[i]
+  /// kernels[i] implements program.kernels[i]; kernels past those are launch groups.
+  std::vector<CudaKernel> kernels;
+  /// The GPU's launches in order: program.launches, except that each run of
+  /// consecutive generic kernels that touch no storage another of them writes
+  /// is one launch of a group kernel, which gives each member its own range
+  /// of blocks (fewer launches in the step's graph: an optimizer's updates
+  /// are one). Args are the members' args, in order.
+  std::vector<Launch> launches;
+  /// For each launch group kernel (by index into kernels), its members' kernel indices.
+  std::map<int, std::vector<int>> groups;
 };
 
 /// Lowers `g` (verified, possibly holding `fused` regions). Throws UserError
 /// for an op the CUDA backend cannot run, naming the op.
 CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
+
+/// Forms CudaProgram::launches (and its group kernels) from program.launches.
+void groupLaunches(CudaProgram &p);
 
 } // namespace kiln::cuda
 

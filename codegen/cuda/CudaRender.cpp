@@ -119,6 +119,22 @@ std::string KirRenderer::varName(const Expr &v) const {
   return varName(*x);
 }
 
+std::vector<std::string> KirRenderer::paramNames() const {
+  std::vector<std::string> names;
+  for (size_t b = 0; b < k_.buffers.size(); ++b)
+    if (!k_.buffers[b].local)
+      names.push_back(bufferName(static_cast<int>(b)));
+  return names;
+}
+
+std::vector<std::string> KirRenderer::paramTypes() const {
+  std::vector<std::string> types;
+  for (const BufferDecl &d : k_.buffers)
+    if (!d.local)
+      types.push_back(std::string(d.readOnly ? "const " : "") + cudaType(d.dtype) + " *");
+  return types;
+}
+
 std::string KirRenderer::paramList() const {
   std::string s;
   for (size_t b = 0; b < k_.buffers.size(); ++b) {
@@ -366,9 +382,11 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   int threads = loops.empty() ? 1 : kGenericBlock;
   ck.block[0] = threads;
   ck.grid[0] = (total + threads - 1) / threads;
-  std::string out = "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
-                    r.paramList() + ") {\n";
-  out += "  const long long gid = (long long)blockIdx.x * " + std::to_string(threads) + " + threadIdx.x;\n";
+  // The body is a device function of the block index, so that a launch
+  // group (CudaGroup.cpp) can run it for a range of its blocks.
+  std::string out = "__device__ __forceinline__ void " + symbol + "_body(" + r.paramList() +
+                    (r.paramNames().empty() ? "" : ", ") + "const long long block) {\n";
+  out += "  const long long gid = block * " + std::to_string(threads) + " + threadIdx.x;\n";
   out += "  if (gid >= " + std::to_string(total) + "LL) return;\n";
   int64_t stride = total;
   for (const For *f : loops) {
@@ -385,6 +403,11 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   }
   r.stmt(body, 1, out);
   out += "}\n";
+  std::string call;
+  for (const std::string &p : r.paramNames())
+    call += p + ", ";
+  out += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
+         r.paramList() + ") {\n  " + symbol + "_body(" + call + "blockIdx.x);\n}\n";
   ck.source = std::move(out);
   return ck;
 }

@@ -21,6 +21,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace kiln::cuda {
 
@@ -41,6 +42,9 @@ public:
   std::string varName(const kir::Expr &v) const;
   /// "float *__restrict__ p0, const float *__restrict__ p1, ..." in call order.
   std::string paramList() const;
+  /// The parameters' names ("p0", ...) and types ("const float *", ...), in call order.
+  std::vector<std::string> paramNames() const;
+  std::vector<std::string> paramTypes() const;
 
   /// Renders `e`; temporaries for shared subexpressions are appended to `out`
   /// at `indent` first. Returns the expression's text.

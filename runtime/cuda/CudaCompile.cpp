@@ -44,13 +44,29 @@ void dumpCudaProgram(const CudaProgram &p, const CudaTranslationUnit &tu, const 
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   fs::path d(dir);
-  writeFile(d / "program.txt", printProgram(p.program));
+  std::string launches = "\n# what the GPU launches (a group runs independent kernels, each on its own blocks)\n";
+  for (const Launch &l : p.launches) {
+    launches += "cuda launch @" + p.kernels.at(l.kernel).name;
+    if (auto g = p.groups.find(l.kernel); g != p.groups.end()) {
+      launches += " =";
+      for (int k : g->second)
+        launches += " @" + p.kernels.at(k).name;
+    }
+    launches += "\n";
+  }
+  writeFile(d / "program.txt", printProgram(p.program) + launches);
   writeFile(d / "program.cu", tu.text);
   std::string virt = virtualArch(arch);
   for (size_t i = 0; i < p.kernels.size(); ++i) {
     const CudaKernel &k = p.kernels[i];
-    writeFile(d / (k.name + ".kir"), kir::printKernel(p.program.kernels[i]));
-    CudaTranslationUnit one = makeTranslationUnit({k});
+    if (i < p.program.kernels.size()) // launch groups have no kernel IR of their own
+      writeFile(d / (k.name + ".kir"), kir::printKernel(p.program.kernels[i]));
+    std::vector<CudaKernel> unit; // a launch group needs its members' code
+    if (auto g = p.groups.find(static_cast<int>(i)); g != p.groups.end())
+      for (int m : g->second)
+        unit.push_back(p.kernels.at(m));
+    unit.push_back(k);
+    CudaTranslationUnit one = makeTranslationUnit(unit);
     std::string launch = "// launch: grid [" + std::to_string(k.grid[0]) + "," + std::to_string(k.grid[1]) + "," +
                          std::to_string(k.grid[2]) + "], block [" + std::to_string(k.block[0]) + "," +
                          std::to_string(k.block[1]) + "," + std::to_string(k.block[2]) + "], kind " + k.kind + "\n";

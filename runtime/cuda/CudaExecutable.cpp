@@ -75,7 +75,8 @@ public:
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
-      os << "cuda backend: " << p.launches.size() << " launches, " << tu.kernelLines.size() << " kernels for " << arch
+      os << "cuda backend: " << prog_.launches.size() << " launches (" << p.launches.size() << " kernels, "
+         << prog_.groups.size() << " launch groups), " << tu.kernelLines.size() << " kernels for " << arch
          << " (" << (emulatorRequested() && !compileOnly_ ? "emulator library " : "cubin ")
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
@@ -177,12 +178,12 @@ private:
     KILN_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
     KILN_CU(cuMemsetD8Async, arena_, 0, layout_.bytes, stream_);
     KILN_CU(cuStreamSynchronize, stream_);
-    steps_.resize(p.launches.size());
-    for (size_t i = 0; i < p.launches.size(); ++i) {
+    steps_.resize(prog_.launches.size());
+    for (size_t i = 0; i < prog_.launches.size(); ++i) {
       Step &s = steps_[i];
-      s.kernel = &prog_.kernels.at(p.launches[i].kernel);
+      s.kernel = &prog_.kernels.at(prog_.launches[i].kernel);
       KILN_CU(cuModuleGetFunction, &s.fn, module_, s.kernel->name.c_str());
-      for (int b : p.launches[i].args)
+      for (int b : prog_.launches[i].args)
         s.args.push_back(deviceAt(b));
       for (CUdeviceptr &a : s.args)
         s.params.push_back(&a);

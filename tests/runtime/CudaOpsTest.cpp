@@ -300,6 +300,38 @@ TEST(CudaLoss, ManyRowsAndTheFirstBadLabel) {
   EXPECT_NO_THROW(exe->run());
 }
 
+// Consecutive generic kernels that touch nothing another writes are one
+// launch: exp and neg of x (independent), then their sum (reads both: a new
+// group) with tanh of x beside it. The results stay the interpreter's.
+TEST(CudaLaunchGroups, IndependentKernelsShareALaunchAndDependentOnesDoNot) {
+#if KILN_WITH_CUDA
+  Graph g("groups");
+  Value x = g.addInput("x", f32({64, 70}));
+  Value e = g.build(OpKind::Exp, {x});
+  Value n = g.build(OpKind::Neg, {x});
+  Value sum = g.build(OpKind::Add, {e, n});
+  Value t = g.build(OpKind::Tanh, {x});
+  g.setOutputs({sum, t});
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  ASSERT_EQ(p.program.launches.size(), 4u) << printProgram(p.program);
+  ASSERT_EQ(p.launches.size(), 2u);
+  std::vector<std::vector<std::string>> members;
+  for (const Launch &l : p.launches) {
+    ASSERT_TRUE(p.groups.count(l.kernel)) << p.kernels[l.kernel].name << " is not a group";
+    members.emplace_back();
+    for (int k : p.groups.at(l.kernel))
+      members.back().push_back(p.program.kernels[k].name);
+    EXPECT_EQ(p.kernels[l.kernel].grid[0], 2 * ((64 * 70 + 255) / 256)) << "each member keeps its blocks";
+  }
+  EXPECT_EQ(members, (std::vector<std::vector<std::string>>{{"exp1", "neg2"}, {"add3", "tanh4"}}));
+  EXPECT_TRUE(assemblesForSm90(g));
+  if (hasCudaBackend())
+    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {

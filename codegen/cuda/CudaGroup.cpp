@@ -1,0 +1,130 @@
+// codegen/cuda/CudaGroup.cpp - launch groups: runs of independent generic kernels as one launch.
+//
+// A step of small kernels is bound by launches. Consecutive generic kernels
+// (renderGenericKernel: 256 threads a block, a one-dimensional grid, the
+// body a device function of the block index) that are independent - none
+// writes storage that another of them reads or writes - can run in any order
+// or at once, so one group kernel runs them all: blocks [0, g0) are the first
+// member's, [g0, g0 + g1) the second's, and so on. The members' order and
+// code are unchanged, so results are bitwise the same. A run is cut where a
+// kernel depends on an earlier member (a gradient's sum, then the update
+// that reads it).
+#include "codegen/cuda/CudaLower.h"
+
+#include "codegen/cuda/CudaRender.h"
+#include "ir/Error.h"
+
+#include <set>
+
+namespace kiln::cuda {
+
+namespace {
+
+/// The storage a launch reads and writes.
+struct Access {
+  std::set<int> reads, writes;
+};
+
+Access accessOf(const Program &p, const Launch &l) {
+  Access a;
+  const kir::Kernel &k = p.kernels.at(l.kernel);
+  size_t arg = 0;
+  for (const kir::BufferDecl &d : k.buffers) {
+    if (d.local)
+      continue;
+    int storage = p.storageOf(l.args.at(arg++));
+    (d.readOnly ? a.reads : a.writes).insert(storage);
+  }
+  return a;
+}
+
+bool intersects(const std::set<int> &a, const std::set<int> &b) {
+  for (int x : a)
+    if (b.count(x))
+      return true;
+  return false;
+}
+
+/// Whether two launches may run in either order or at once.
+bool independent(const Access &a, const Access &b) {
+  return !intersects(a.writes, b.reads) && !intersects(a.writes, b.writes) && !intersects(a.reads, b.writes);
+}
+
+bool groupable(const CudaKernel &k) {
+  return k.kind == "generic" && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
+         k.grid[1] == 1 && k.grid[2] == 1;
+}
+
+/// The group kernel of launches [first, last) of p.program.
+CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const std::string &name) {
+  const Program &prog = p.program;
+  std::string params, dispatch;
+  int q = 0;
+  int64_t offset = 0;
+  for (size_t i = first; i < last; ++i) {
+    const Launch &l = prog.launches[i];
+    const CudaKernel &ck = p.kernels.at(l.kernel);
+    KirRenderer r(prog.kernels.at(l.kernel));
+    std::string call;
+    for (const std::string &type : r.paramTypes()) {
+      std::string arg = "q" + std::to_string(q++);
+      params += (params.empty() ? "" : ", ") + type + arg;
+      call += arg + ", ";
+    }
+    int64_t end = offset + ck.grid[0];
+    dispatch += "  if (b < " + std::to_string(end) + "LL) { " + ck.name + "_body(" + call + "b - " +
+                std::to_string(offset) + "LL); return; }\n";
+    offset = end;
+  }
+  CudaKernel g;
+  g.name = name;
+  g.kind = "group";
+  g.block[0] = kGenericBlock;
+  g.grid[0] = offset;
+  g.source = "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kGenericBlock) + ") " + name + "(" +
+             params + ") {\n  const long long b = blockIdx.x;\n" + dispatch + "}\n";
+  return g;
+}
+
+} // namespace
+
+void groupLaunches(CudaProgram &p) {
+  const Program &prog = p.program;
+  p.launches.clear();
+  p.groups.clear();
+  for (size_t i = 0; i < prog.launches.size();) {
+    size_t j = i;
+    std::vector<Access> members;
+    while (j < prog.launches.size() && groupable(p.kernels.at(prog.launches[j].kernel))) {
+      Access a = accessOf(prog, prog.launches[j]);
+      bool fits = true;
+      for (const Access &m : members)
+        fits &= independent(m, a);
+      if (!fits)
+        break;
+      members.push_back(std::move(a));
+      ++j;
+    }
+    if (j - i < 2) {
+      p.launches.push_back(prog.launches[i]);
+      ++i;
+      continue;
+    }
+    int index = static_cast<int>(p.kernels.size());
+    Launch merged;
+    merged.kernel = index;
+    std::vector<int> kernels;
+    for (size_t m = i; m < j; ++m) {
+      merged.args.insert(merged.args.end(), prog.launches[m].args.begin(), prog.launches[m].args.end());
+      kernels.push_back(prog.launches[m].kernel);
+    }
+    std::string name = "g" + std::to_string(index) + "_" + p.kernels.at(prog.launches[i].kernel).name + "_and_" +
+                       std::to_string(j - i - 1) + "_more";
+    p.kernels.push_back(groupKernel(p, i, j, name));
+    p.groups[index] = std::move(kernels);
+    p.launches.push_back(std::move(merged));
+    i = j;
+  }
+}
+
+} // namespace kiln::cuda
