@@ -14,7 +14,7 @@ namespace {
 
 struct Loaded {
   DriverApi api;
-  bool ok = false;
+  bool ok = false, emulated = false;
   std::string why;
 };
 
@@ -34,7 +34,7 @@ Loaded load() {
   Loaded l;
   if (emulatorRequested()) {
     l.api = emulatorDriver();
-    l.ok = true;
+    l.ok = l.emulated = true;
     return l;
   }
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -78,6 +78,8 @@ const DriverApi *tryDriver(std::string *why) {
     *why = l.why;
   return l.ok ? &l.api : nullptr;
 }
+
+bool driverIsEmulator() { return loaded().emulated; }
 
 const DriverApi &driver() {
   std::string why;

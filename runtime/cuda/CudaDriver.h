@@ -29,6 +29,10 @@ const DriverApi *tryDriver(std::string *why = nullptr);
 /// The loaded driver, or a RuntimeError with the sentence of tryDriver.
 const DriverApi &driver();
 
+/// True when the driver is the CUDA emulator (KILN_CUDA_EMULATOR was set
+/// when the driver was first asked for; runtime/cuda/Emulator.h).
+bool driverIsEmulator();
+
 /// Throws RuntimeError "what: NAME (text)" when `r` is not CUDA_SUCCESS.
 void checkCu(CUresult r, const char *what);
 

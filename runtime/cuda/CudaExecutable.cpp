@@ -65,7 +65,7 @@ public:
     bool fromCache = false;
     // The emulated driver (KILN_CUDA_EMULATOR) loads host code instead of a CUBIN.
     std::vector<char> cubin =
-        emulatorRequested() && !compileOnly_
+        driverIsEmulator() && !compileOnly_
             ? emulatorImage(tu, prog_.kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
             : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
@@ -77,7 +77,7 @@ public:
       std::ostream &os = opt.log ? *opt.log : std::cerr;
       os << "cuda backend: " << prog_.launches.size() << " launches (" << p.launches.size() << " kernels, "
          << prog_.groups.size() << " launch groups), " << tu.kernelLines.size() << " kernels for " << arch
-         << " (" << (emulatorRequested() && !compileOnly_ ? "emulator library " : "cubin ")
+         << " (" << (driverIsEmulator() && !compileOnly_ ? "emulator library " : "cubin ")
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
         os << ", device " << deviceName_ << (useGraph_ ? ", graph replay" : ", stream launches");
