@@ -136,18 +136,10 @@ std::vector<std::string> KirRenderer::paramTypes() const {
 }
 
 std::string KirRenderer::paramList() const {
+  std::vector<std::string> types = paramTypes(), names = paramNames();
   std::string s;
-  for (size_t b = 0; b < k_.buffers.size(); ++b) {
-    const BufferDecl &d = k_.buffers[b];
-    if (d.local)
-      continue;
-    if (!s.empty())
-      s += ", ";
-    s += d.readOnly ? "const " : "";
-    s += cudaType(d.dtype);
-    s += noAlias_ ? " *__restrict__ " : " *";
-    s += bufferName(static_cast<int>(b));
-  }
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i ? ", " : "") + types[i] + (noAlias_ ? "__restrict__ " : "") + names[i];
   return s;
 }
 

@@ -65,7 +65,10 @@ private:
 /// Threads per block of generic kernels.
 inline constexpr int kGenericBlock = 256;
 
-/// A kernel IR kernel as one CUDA kernel named `symbol` (see the file comment).
+/// A kernel IR kernel as one CUDA kernel named `symbol` (see the file
+/// comment): a device function `symbol_body(params..., block)` holding the
+/// work of one block, and the __global__ `symbol` that calls it with
+/// blockIdx.x (a launch group calls the body for a range of its blocks).
 CudaKernel renderGenericKernel(const kir::Kernel &k, const std::string &symbol, bool noAlias);
 
 } // namespace kiln::cuda
