@@ -124,7 +124,17 @@ std::string hostCompiler() {
   return e && *e ? e : KILN_HOST_CXX;
 }
 
-const char *const kFlags = "-std=c++20 -O1 -fPIC -shared -fno-gnu-unique -w";
+/// The host compiler's options. a * b + c contracts to a fused multiply-add,
+/// as NVRTC does by default, where the host has FMA instructions (then the
+/// emulator rounds as the GPU does there); -O2 is what contracts in GCC.
+std::string compilerFlags() {
+  std::string flags = "-std=c++20 -O2 -ffp-contract=fast -fPIC -shared -fno-gnu-unique -w";
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("fma"))
+    flags += " -mfma";
+#endif
+  return flags;
+}
 
 std::string readFile(const std::filesystem::path &p) {
   std::ifstream in(p, std::ios::binary);
@@ -155,7 +165,7 @@ std::vector<char> compileLibrary(const std::string &source, const std::string &u
     KILN_RUNTIME_CHECK(static_cast<bool>(out)) << "cuda emulator: cannot write " << src.string();
   }
   std::ostringstream cmd;
-  cmd << "'" << hostCompiler() << "' " << kFlags << " '" << src.string() << "' -o '" << lib.string() << "' > '"
+  cmd << "'" << hostCompiler() << "' " << compilerFlags() << " '" << src.string() << "' -o '" << lib.string() << "' > '"
       << log.string() << "' 2>&1";
   int rc = std::system(cmd.str().c_str());
   KILN_RUNTIME_CHECK(rc == 0) << "cuda emulator: the host compiler (" << hostCompiler() << ") failed on the kernels of "
@@ -180,7 +190,7 @@ bool emulatorRequested() {
 std::vector<char> emulatorImage(const CudaTranslationUnit &tu, const std::vector<CudaKernel> &kernels,
                                 const std::string &unit, const KernelCache &cache, bool *fromCache) {
   std::string source = hostSource(tu, kernels);
-  std::string key = hashHex("emulator\n" + source + "\n" + hostCompiler() + " " + kFlags + "\nkiln " KILN_VERSION);
+  std::string key = hashHex("emulator\n" + source + "\n" + hostCompiler() + " " + compilerFlags() + "\nkiln " KILN_VERSION);
   if (auto hit = cache.load(key)) {
     *fromCache = true;
     return std::move(*hit);
