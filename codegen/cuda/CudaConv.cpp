@@ -64,15 +64,65 @@ void lowerCudaConv(CudaBuilder &cb, Node &node, const std::string &name) {
       auto [c, kh, kwi] = tap(p);
       return kb.valueAt(w, {o, c, kh, kwi});
     };
+    Node *pool = cb.poolAfter;
+    cb.poolAfter = nullptr;
+    // Output position of GEMM column j: (n, oh, ow), or with a fused 2x2
+    // pool element j % 4 of pooled position j / 4 = (n, ph, pw).
+    const int64_t ph = win.outH / 2, pw = win.outW / 2;
+    auto windowAt = [=](const Expr &q, const Expr &dy, const Expr &dx) { // element (dy, dx) of window q
+      auto [n, r] = divmod(q, ph * pw);
+      auto [pr, pc] = divmod(r, pw);
+      return std::tuple{n, add(mul(pr, intImm(2)), dy), add(mul(pc, intImm(2)), dx)};
+    };
+    auto outAt = [=](const Expr &j) {
+      if (!pool)
+        return colAt(j);
+      auto [q, e] = divmod(j, 4);
+      return windowAt(q, div(e, intImm(2)), mod(e, intImm(2)));
+    };
     g.b = [=](KernelBuilder &kb, const Expr &p, const Expr &j) {
       auto [c, kh, kwi] = tap(p);
-      auto [n, oh, ow] = colAt(j);
+      auto [n, oh, ow] = outAt(j);
       return paddedAt(kb, x, n, c, inputRow(oh, kh), inputCol(ow, kwi));
     };
     g.c = [=](KernelBuilder &kb, const Expr &o, const Expr &j, Expr v) {
-      auto [n, oh, ow] = colAt(j);
+      auto [n, oh, ow] = outAt(j);
       return kb.storeResult(y, {n, o, oh, ow}, std::move(v));
     };
+    if (pool) {
+      g.pool.positions = xs[0] * ph * pw;
+      // The epilogue's value (bias, relu, ...): what storeResult would store.
+      g.pool.value = [=](KernelBuilder &kb, const Expr &o, const Expr &q, int w, Expr acc) {
+        auto ep = kb.pb.epilogues.find(y);
+        if (ep == kb.pb.epilogues.end())
+          return acc;
+        auto [n, oh, ow] = windowAt(q, intImm(w / 2), intImm(w % 2));
+        Expr value;
+        auto saved = ep->second.sink;
+        ep->second.sink = [&value](const Index &, Expr v) {
+          value = v;
+          return block({});
+        };
+        kb.storeResult(y, {n, o, oh, ow}, std::move(acc));
+        ep->second.sink = saved;
+        return value;
+      };
+      // The activation before pooling, as the region's other readers see it.
+      auto ep = cb.pb.epilogues.find(y);
+      Value kept = ep != cb.pb.epilogues.end() ? ep->second.output : y;
+      int keptBuffer = ep != cb.pb.epilogues.end() ? ep->second.outputBuffer : cb.pb.bufferOf(y);
+      KILN_INTERNAL_CHECK(keptBuffer >= 0) << "cuda lowering: the activation before a fused pool has no buffer";
+      g.pool.keep = [=](KernelBuilder &kb, const Expr &o, const Expr &q, int w, Expr v) {
+        auto [n, oh, ow] = windowAt(q, intImm(w / 2), intImm(w % 2));
+        return store(kb.param(keptBuffer, true), lower::linearIndex({n, o, oh, ow}, kept.shape()), std::move(v));
+      };
+      g.pool.pooled = [pool](KernelBuilder &kb, const Expr &o, const Expr &q, Expr v) {
+        const Shape &ps = pool->result().shape();
+        auto [n, r] = divmod(q, ps[2] * ps[3]);
+        auto [pr, pc] = divmod(r, ps[3]);
+        return kb.storeResult(pool->result(), {n, o, pr, pc}, std::move(v));
+      };
+    }
     break;
   }
   case OpKind::Conv2dInputGrad: {

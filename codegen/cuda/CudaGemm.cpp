@@ -16,6 +16,7 @@
 #include "ir/ops/ConvUtil.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace kiln::cuda {
 
@@ -39,8 +40,28 @@ std::string str(int64_t v) { return std::to_string(v) + "LL"; }
 
 } // namespace
 
+/// The pooled epilogue of C's row i at pooled position q from the window's
+/// four accumulators: each element's epilogue value, kept, and their maximum.
+Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr &q, const std::vector<Expr> &accs) {
+  DType t = g.dtype;
+  std::vector<std::pair<Expr, Expr>> lets;
+  std::vector<Stmt> stores;
+  Expr best = floatImm(-INFINITY, t);
+  for (int w = 0; w < 4; ++w) {
+    Expr v = kir::var("v" + std::to_string(w), {t, 1});
+    lets.push_back({v, g.pool.value(kb, i, q, w, accs[w])});
+    if (g.pool.keep)
+      stores.push_back(g.pool.keep(kb, i, q, w, v));
+    best = max(v, best);
+  }
+  stores.push_back(g.pool.pooled(kb, i, q, best));
+  return letStmts(lets, block(std::move(stores)));
+}
+
 void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
-  int64_t split = splitCount(g, cb.opt.smCount);
+  const bool pooled = g.pool.positions > 0;
+  const int64_t positions = g.pool.positions;
+  int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
   split = (g.k + chunk - 1) / chunk;
@@ -53,7 +74,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   int partial = -1;
   Stmt cStmt;
   if (split == 1) {
-    cStmt = g.c(kb, i, j, acc);
+    if (!pooled)
+      cStmt = g.c(kb, i, j, acc);
   } else {
     partial = cb.pb.addBuffer(name + "_partial", TensorType{t, {split, g.m, g.n}}, BufferRole::Temp);
     Expr at = add(mul(add(mul(s, intImm(g.m)), i), intImm(g.n)), j);
@@ -65,8 +87,30 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   Expr zero = intImm(0);
   Stmt dot = forLoop(p, mul(s, intImm(chunk)), min(intImm(chunk), sub(intImm(g.k), mul(s, intImm(chunk)))),
                      ForKind::Serial, store(accBuf, zero, add(load(accBuf, t, zero), mul(aExpr, bExpr))));
-  Stmt ref = alloc(accBuf, block({store(accBuf, zero, constant(0, t)), dot, letStmt(acc, load(accBuf, t, zero), cStmt)}));
-  ref = forLoop(s, split, ForKind::Serial, forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, ref)));
+  Stmt ref;
+  Expr q = kir::var("q");
+  std::vector<Expr> accs;
+  Stmt epilogue;
+  if (pooled) {
+    // One (i, q) per iteration: the window's four dot products, then the epilogue.
+    int dots = kb.local("dots", t, 4);
+    std::vector<Stmt> body;
+    std::vector<std::pair<Expr, Expr>> lets;
+    for (int w = 0; w < 4; ++w) {
+      Expr at = intImm(w);
+      Stmt one = forLoop(p, g.k, ForKind::Serial, store(dots, at, add(load(dots, t, at), mul(aExpr, bExpr))));
+      body.push_back(store(dots, at, constant(0, t)));
+      body.push_back(letStmt(j, add(mul(q, intImm(4)), intImm(w)), one));
+      accs.push_back(kir::var("acc" + std::to_string(w), {t, 1}));
+      lets.push_back({accs.back(), load(dots, t, at)});
+    }
+    epilogue = poolEpilogue(kb, g, i, q, accs);
+    body.push_back(letStmts(lets, epilogue));
+    ref = forLoop(i, g.m, ForKind::Serial, forLoop(q, positions, ForKind::Serial, alloc(dots, block(std::move(body)))));
+  } else {
+    ref = alloc(accBuf, block({store(accBuf, zero, constant(0, t)), dot, letStmt(acc, load(accBuf, t, zero), cStmt)}));
+    ref = forLoop(s, split, ForKind::Serial, forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, ref)));
+  }
   kb.kernel.body = ref;
 
   KirRenderer r(kb.kernel, cb.noAlias(kb));
@@ -74,6 +118,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += "  __shared__ " + T + " sa[16][65];\n  __shared__ " + T + " sb[16][65];\n";
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
   o += "  const long long row0 = (long long)blockIdx.y * 64, col0 = (long long)blockIdx.x * 64;\n";
+  if (pooled)
+    o += "  const long long q0 = (long long)blockIdx.x * 16;\n";
   o += "  const long long " + r.varName(s) + " = blockIdx.z;\n";
   o += "  const long long kbeg = " + r.varName(s) + " * " + str(chunk) + ";\n";
   o += "  const long long kend = kbeg + " + str(chunk) + " < " + str(g.k) + " ? kbeg + " + str(chunk) + " : " +
@@ -99,8 +145,14 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
       body += "      const long long " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = k0 + cc;\n";
       guard = r.varName(i) + " < " + str(g.m) + " && " + r.varName(p) + " < kend";
     } else {
-      body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) + " = col0 + cc;\n";
-      guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + str(g.n);
+      if (pooled) { // tile column cc is window element cc / 16 of pooled position q0 + cc % 16
+        body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) +
+                " = (q0 + cc % 16) * 4 + cc / 16;\n";
+        guard = r.varName(p) + " < kend && q0 + cc % 16 < " + str(positions);
+      } else {
+        body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) + " = col0 + cc;\n";
+        guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + str(g.n);
+      }
     }
     body += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
     std::string val = r.expr(isA ? aExpr : bExpr, 4, body);
@@ -117,17 +169,27 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
   o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   o += "    __syncthreads();\n  }\n";
-  o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
-  o += "      const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(j) + " = col0 + tx + 16 * w;\n";
-  o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
-  o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
-  r.stmt(cStmt, 4, o);
-  o += "      }\n    }\n}\n";
+  if (pooled) { // thread column tx + 16w is element w of window q0 + tx
+    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
+    o += "    const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(q) + " = q0 + tx;\n";
+    o += "    if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(q) + " < " + str(positions) + ") {\n";
+    for (int w = 0; w < 4; ++w)
+      o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
+    r.stmt(epilogue, 3, o);
+    o += "    }\n  }\n}\n";
+  } else {
+    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
+    o += "      const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(j) + " = col0 + tx + 16 * w;\n";
+    o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
+    o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
+    r.stmt(cStmt, 4, o);
+    o += "      }\n    }\n}\n";
+  }
 
   CudaKernel ck;
-  ck.kind = split > 1 ? "gemm_splitk" : "gemm";
+  ck.kind = pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm";
   ck.source = std::move(o);
-  ck.grid[0] = (g.n + kTile - 1) / kTile;
+  ck.grid[0] = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
   ck.grid[1] = (g.m + kTile - 1) / kTile;
   ck.grid[2] = split;
   ck.block[0] = 256;

@@ -8,6 +8,7 @@
 
 #include "codegen/cuda/CudaRender.h"
 #include "ir/Error.h"
+#include "ir/ops/ConvUtil.h"
 
 #include <set>
 
@@ -103,6 +104,28 @@ void lowerHeavy(CudaBuilder &cb, Node &n, const std::string &name) {
 using lower::elementwiseDependents;
 using lower::epilogueOutput;
 
+/// The max_pool2d of `body` over conv2d n's activation v (n's result, or the
+/// exit of its epilogue chain) that the convolution's GEMM can compute in its
+/// epilogue: 2x2 windows, stride 2, no padding, even height and width.
+Node *fusablePool(const Graph &body, Node &n, Value v) {
+  if (n.kind() != OpKind::Conv2d || !isFloat(v.dtype()))
+    return nullptr;
+  Node *pool = nullptr;
+  for (Node *u : body.users(v))
+    if (u->kind() == OpKind::MaxPool2d) {
+      if (pool)
+        return nullptr;
+      pool = u;
+    }
+  if (!pool || pool->attrs().getInts("kernel") != std::vector<int64_t>{2, 2})
+    return nullptr;
+  const Shape &s = v.shape();
+  Window2d w = windowGeometry(pool->mnemonic(), pool->attrs(), s[2], s[3], 2, 2);
+  bool tiles = w.strideH == 2 && w.strideW == 2 && !w.pad.top && !w.pad.left && !w.pad.bottom && !w.pad.right &&
+               w.outH * 2 == s[2] && w.outW * 2 == s[3];
+  return tiles ? pool : nullptr;
+}
+
 void lowerRegion(CudaBuilder &cb, Node &region) {
   ProgramBuilder &pb = cb.pb;
   Graph &body = *region.body();
@@ -175,6 +198,12 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
       for (size_t j = 0; j < n->numResults(); ++j)
         if (pb.bufferOf(n->result(j)) < 0)
           pb.materialize(n->result(j), rname + "_" + valueName(n->result(j)));
+    }
+    if (Node *pool = fusablePool(body, *n, out ? out : n->result(0))) {
+      if (pb.bufferOf(pool->result()) < 0)
+        pb.materialize(pool->result(), rname + "_" + valueName(pool->result()));
+      cb.poolAfter = pool;
+      viaEpilogue.insert(pool);
     }
     lowerHeavy(cb, *n, partName());
     pb.epilogues.erase(n->result(0));

@@ -25,6 +25,9 @@ struct CudaBuilder {
   const CudaLowerOptions &opt;
   /// Kernel index -> its CUDA, for kernels not rendered generically.
   std::map<size_t, CudaKernel> special;
+  /// A 2x2 max_pool2d that the convolution lowered next takes into its
+  /// epilogue (set by the region walk, see fusablePool).
+  Node *poolAfter = nullptr;
 
   /// Finishes kb as the next kernel whose CUDA is `ck` (name set here).
   void finishSpecial(KernelBuilder &kb, CudaKernel ck);
@@ -46,6 +49,18 @@ struct GpuGemm {
   std::function<Expr(KernelBuilder &, const Expr &i, const Expr &p)> a;
   std::function<Expr(KernelBuilder &, const Expr &p, const Expr &j)> b;
   std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &j, Expr v)> c;
+  /// A 2x2 max pooling in the epilogue (a convolution's), when positions > 0.
+  /// Column j is then window element j % 4 of pooled position j / 4, and each
+  /// thread holds the four elements of its windows: value gives the
+  /// epilogue's value of an element (c is not used), keep stores it (the
+  /// activation before pooling), pooled stores the window's maximum.
+  struct Pool {
+    int64_t positions = 0; ///< pooled outputs per row of C
+    /// Of element w (0-3, row-major in the window) of pooled position q.
+    std::function<Expr(KernelBuilder &, const Expr &i, const Expr &q, int w, Expr acc)> value;
+    std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &q, int w, Expr v)> keep;
+    std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &q, Expr v)> pooled;
+  } pool;
 };
 
 /// Emits the tiled GEMM (and, with split K, its summing kernel).

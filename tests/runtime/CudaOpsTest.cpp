@@ -332,6 +332,54 @@ TEST(CudaLaunchGroups, IndependentKernelsShareALaunchAndDependentOnesDoNot) {
 #endif
 }
 
+/// conv2d (valid, 3x3) + bias + relu, then max_pool2d with `window`, fused
+/// for cuda; both the pooled and the activation before it are outputs.
+std::unique_ptr<Graph> convPool(Shape xs, int64_t filters, int64_t window) {
+  auto g = std::make_unique<Graph>("conv_pool");
+  Value x = g->addInput("x", f32(xs));
+  Value w = g->addParam("w", f32({filters, xs[1], 3, 3})), b = g->addParam("b", f32({filters}));
+  Value y = g->build(OpKind::Conv2d, {x, w}, attrs({{"stride", Ints{1, 1}}}));
+  Value r = g->build(OpKind::Relu, {g->build(OpKind::Add, {y, b}, attrs({{"broadcast", Ints{1}}}))});
+  g->setOutputs({g->build(OpKind::MaxPool2d, {r}, attrs({{"kernel", Ints{window, window}}})), r});
+  fuseFor(*g, "cuda");
+  return g;
+}
+
+/// The kinds of the CUDA kernels of g, in launch order.
+std::vector<std::string> kernelKinds(const Graph &g) {
+#if KILN_WITH_CUDA
+  cuda::CudaProgram p = cuda::lowerCuda(g);
+  std::vector<std::string> kinds;
+  for (const Launch &l : p.program.launches)
+    kinds.push_back(p.kernels[l.kernel].kind);
+  return kinds;
+#else
+  (void)g;
+  return {};
+#endif
+}
+
+// A 2x2 max pool after a convolution is computed in the convolution's GEMM
+// epilogue (each thread holds whole windows): one kernel writes the
+// activation and its pooled maximum. 70 filters (two row tiles) and 72
+// pooled positions (a partial column tile) cover the edges; a 3x3 pool is
+// left to a kernel of its own.
+TEST(CudaConvPool, TwoByTwoPoolingIsTheGemmsEpilogue) {
+#if KILN_WITH_CUDA
+  std::unique_ptr<Graph> fused = convPool({3, 5, 14, 10}, 70, 2);
+  EXPECT_EQ(kernelKinds(*fused), std::vector<std::string>{"gemm_pool"});
+  EXPECT_TRUE(assemblesForSm90(*fused));
+  std::unique_ptr<Graph> apart = convPool({2, 3, 11, 11}, 4, 3);
+  EXPECT_EQ(kernelKinds(*apart), (std::vector<std::string>{"gemm", "generic"}));
+  if (hasCudaBackend()) {
+    EXPECT_TRUE(sameAsInterpreter(*fused, "cuda"));
+    EXPECT_TRUE(sameAsInterpreter(*apart, "cuda"));
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {
