@@ -161,7 +161,49 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     body += "    }\n";
     return body;
   };
-  o += stage(true, g.aFastK) + stage(false, g.bFastK);
+  // A plain f32 operand: one float4 per thread covers the slice, along the
+  // contiguous index (fast: its extent in the slice; the element index of
+  // (r, c) is r * ld + c with r the slow index).
+  auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
+    std::string fastExtent = isA ? (fastK ? "16" : "64") : (fastK ? "16" : "64");
+    std::string groups = std::to_string(std::stoi(fastExtent) / 4);
+    std::string ptr = r.bufferName(kb.param(plain.buffer, false));
+    std::string body = "    {\n      const int f = (threadIdx.x % " + groups + ") * 4, o = threadIdx.x / " + groups + ";\n";
+    // Slice coordinates of the group's first element: A (i, p), B (p, j).
+    std::string first, second, fastCoord, slowCoord, guard;
+    if (isA) {
+      first = fastK ? "row0 + o" : "row0 + f";   // i
+      second = fastK ? "k0 + f" : "k0 + o";      // p
+      guard = "(" + first + ") < " + str(g.m) + " && (" + second + ") < kend";
+      fastCoord = fastK ? second : first;
+      slowCoord = fastK ? first : second;
+    } else {
+      first = fastK ? "k0 + f" : "k0 + o";       // p
+      second = fastK ? "col0 + o" : "col0 + f";  // j
+      guard = "(" + first + ") < kend && (" + second + ") < " + str(g.n);
+      fastCoord = fastK ? first : second;
+      slowCoord = fastK ? second : first;
+    }
+    body += "      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n";
+    body += "      if (" + guard + ")\n        v = *reinterpret_cast<const float4 *>(" + ptr + " + (" + slowCoord +
+            ") * " + str(plain.ld) + " + (" + fastCoord + "));\n";
+    // Shared slices: sa[p][i], sb[p][j].
+    const char *lanes[4] = {"x", "y", "z", "w"};
+    for (int e = 0; e < 4; ++e) {
+      std::string fe = "f + " + std::to_string(e);
+      std::string at = isA ? (fastK ? "sa[" + fe + "][o]" : "sa[o][" + fe + "]")
+                           : (fastK ? "sb[" + fe + "][o]" : "sb[o][" + fe + "]");
+      body += "      " + at + " = v." + lanes[e] + ";\n";
+    }
+    return body + "    }\n";
+  };
+  // Whole groups of 4 along the contiguous index, 16-byte aligned.
+  auto vectorizable = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
+    int64_t fastSize = fastK ? g.k : (isA ? g.m : g.n);
+    return plain.buffer >= 0 && t == DType::F32 && !pooled && fastSize % 4 == 0 && plain.ld % 4 == 0;
+  };
+  o += vectorizable(true, g.aFastK, g.aPlain) ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
+  o += vectorizable(false, g.bFastK, g.bPlain) ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
   o += "    __syncthreads();\n";
   o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
   o += "      " + T + " a[4], b[4];\n";
@@ -224,6 +266,11 @@ void lowerCudaMatmul(CudaBuilder &cb, Node &n, const std::string &name) {
   g.dtype = c.dtype();
   g.aFastK = !ta;
   g.bFastK = tb;
+  // Operands with buffers of their own are plain row-major matrices.
+  if (int ba = cb.pb.bufferOf(a); ba >= 0)
+    g.aPlain = {ba, a.shape()[1]};
+  if (int bb = cb.pb.bufferOf(b); bb >= 0)
+    g.bPlain = {bb, b.shape()[1]};
   g.a = [a, ta](KernelBuilder &kb, const Expr &i, const Expr &p) { return kb.valueAt(a, ta ? Index{p, i} : Index{i, p}); };
   g.b = [b, tb](KernelBuilder &kb, const Expr &p, const Expr &j) { return kb.valueAt(b, tb ? Index{j, p} : Index{p, j}); };
   g.c = [c](KernelBuilder &kb, const Expr &i, const Expr &j, Expr v) { return kb.storeResult(c, {i, j}, std::move(v)); };

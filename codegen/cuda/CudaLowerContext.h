@@ -49,6 +49,16 @@ struct GpuGemm {
   std::function<Expr(KernelBuilder &, const Expr &i, const Expr &p)> a;
   std::function<Expr(KernelBuilder &, const Expr &p, const Expr &j)> b;
   std::function<Stmt(KernelBuilder &, const Expr &i, const Expr &j, Expr v)> c;
+  /// An operand that is a plain buffer (no fused producer): its element at
+  /// index slow * ld + fast, where fast is the contiguous index (p for A when
+  /// aFastK, else i; p for B when bFastK, else j) and slow the other. With
+  /// buffer >= 0 an f32 operand is staged 4 elements at a time (float4 loads
+  /// along the contiguous index) when the sizes allow it.
+  struct Plain {
+    int buffer = -1;
+    int64_t ld = 0;
+  };
+  Plain aPlain, bPlain;
   /// A 2x2 max pooling in the epilogue (a convolution's), when positions > 0.
   /// Column j is then window element j % 4 of pooled position j / 4, and each
   /// thread holds the four elements of its windows: value gives the

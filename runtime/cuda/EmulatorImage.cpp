@@ -79,6 +79,9 @@ template <class T> static inline T __shfl_xor_sync(unsigned, T v, int mask) {
   std::memcpy(&r, &bits, sizeof(T));
   return r;
 }
+// CUDA's 16-byte vector: a misaligned load faults here too (aligned moves).
+struct alignas(16) float4 { float x, y, z, w; };
+static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
 static inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, sizeof i); return i; }
 static inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, sizeof d); return d; }
@@ -128,7 +131,7 @@ std::string hostCompiler() {
 /// as NVRTC does by default, where the host has FMA instructions (then the
 /// emulator rounds as the GPU does there); -O2 is what contracts in GCC.
 std::string compilerFlags() {
-  std::string flags = "-std=c++20 -O2 -ffp-contract=fast -fPIC -shared -fno-gnu-unique -w";
+  std::string flags = "-std=c++20 -O2 -ffp-contract=fast -fno-strict-aliasing -fPIC -shared -fno-gnu-unique -w";
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("fma"))
     flags += " -mfma";

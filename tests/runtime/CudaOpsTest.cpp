@@ -380,6 +380,37 @@ TEST(CudaConvPool, TwoByTwoPoolingIsTheGemmsEpilogue) {
 #endif
 }
 
+// GEMM operands held in buffers are staged with float4 loads along their
+// contiguous index, in all four layouts (transpose_a, transpose_b), with
+// partial tiles in every dimension; a K that is no multiple of 4 stays
+// scalar. Results are the interpreter's.
+TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
+#if KILN_WITH_CUDA
+  for (int64_t k : {52, 50})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Graph g("mm");
+        const int64_t m = 68, n = 36;
+        Value a = g.addInput("a", f32(ta ? Shape{k, m} : Shape{m, k}));
+        Value b = g.addInput("b", f32(tb ? Shape{n, k} : Shape{k, n}));
+        g.setOutputs({g.build(OpKind::Matmul, {a, b}, attrs({{"transpose_a", ta}, {"transpose_b", tb}}))});
+        cuda::CudaProgram p = cuda::lowerCuda(g);
+        ASSERT_EQ(p.kernels.size(), 1u);
+        size_t vectors = 0;
+        for (size_t at = p.kernels[0].source.find("reinterpret_cast<const float4 *>"); at != std::string::npos;
+             at = p.kernels[0].source.find("reinterpret_cast<const float4 *>", at + 1))
+          ++vectors;
+        // With k = 50 an operand whose contiguous index is p stays scalar.
+        size_t want = k % 4 ? static_cast<size_t>(ta) + static_cast<size_t>(!tb) : 2;
+        EXPECT_EQ(vectors, want) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
+        if (hasCudaBackend())
+          EXPECT_TRUE(sameAsInterpreter(g, "cuda")) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
+      }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {
