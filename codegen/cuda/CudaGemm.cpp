@@ -60,6 +60,9 @@ Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr
 
 void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool pooled = g.pool.positions > 0;
+  // TF32 tensor cores when allowed, for f32 (the pooled epilogue wants the
+  // scalar form's column layout).
+  const bool tensorCores = cb.opt.tf32 && g.dtype == DType::F32 && !pooled;
   const int64_t positions = g.pool.positions;
   int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount);
   int64_t chunk = (g.k + split - 1) / split;
@@ -117,6 +120,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   std::string o = "extern \"C\" __global__ void __launch_bounds__(256) KILN_KERNEL_NAME(" + r.paramList() + ") {\n";
   o += "  __shared__ " + T + " sa[16][65];\n  __shared__ " + T + " sb[16][65];\n";
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
+  if (tensorCores)
+    o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
   o += "  const long long row0 = (long long)blockIdx.y * 64, col0 = (long long)blockIdx.x * 64;\n";
   if (pooled)
     o += "  const long long q0 = (long long)blockIdx.x * 16;\n";
@@ -205,13 +210,35 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += vectorizable(true, g.aFastK, g.aPlain) ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
   o += vectorizable(false, g.bFastK, g.bPlain) ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
   o += "    __syncthreads();\n";
-  o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
-  o += "      " + T + " a[4], b[4];\n";
-  o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + 16 * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
-  o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
-  o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
+  if (tensorCores) {
+    // Warp w computes rows 16 (w % 4) .. + 16 and columns 32 (w / 4) .. + 32 of
+    // the tile as four 16x8 mma tiles, two k-steps of 8 per slice; c[n] holds
+    // tile n's accumulators in the mma's fragment layout.
+    o += "#pragma unroll\n    for (int kk = 0; kk < 16; kk += 8) {\n";
+    o += "      unsigned a[4];\n";
+    o += "#pragma unroll\n      for (int r = 0; r < 4; ++r)\n";
+    o += "        a[r] = kiln_tf32(sa[kk + lane % 4 + 4 * (r / 2)][16 * (warp % 4) + lane / 4 + 8 * (r % 2)]);\n";
+    o += "#pragma unroll\n      for (int n = 0; n < 4; ++n) {\n";
+    o += "        const unsigned b[2] = {kiln_tf32(sb[kk + lane % 4][32 * (warp / 4) + 8 * n + lane / 4]),\n";
+    o += "                               kiln_tf32(sb[kk + lane % 4 + 4][32 * (warp / 4) + 8 * n + lane / 4])};\n";
+    o += "        kiln_mma_tf32(c[n], a, b);\n      }\n    }\n";
+  } else {
+    o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
+    o += "      " + T + " a[4], b[4];\n";
+    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + 16 * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
+    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
+    o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
+  }
   o += "    __syncthreads();\n  }\n";
-  if (pooled) { // thread column tx + 16w is element w of window q0 + tx
+  if (tensorCores) { // c[n][r] is D(lane / 4 + 8 (r / 2), 2 (lane % 4) + r % 2) of mma tile n
+    o += "#pragma unroll\n  for (int n = 0; n < 4; ++n)\n#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
+    o += "      const long long " + r.varName(i) + " = row0 + 16 * (warp % 4) + lane / 4 + 8 * (q / 2), " + r.varName(j) +
+         " = col0 + 32 * (warp / 4) + 8 * n + 2 * (lane % 4) + q % 2;\n";
+    o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
+    o += "        const " + T + " " + r.varName(acc) + " = c[n][q];\n";
+    r.stmt(cStmt, 4, o);
+    o += "      }\n    }\n}\n";
+  } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
     o += "    const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(q) + " = q0 + tx;\n";
     o += "    if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(q) + " < " + str(positions) + ") {\n";
@@ -229,7 +256,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   }
 
   CudaKernel ck;
-  ck.kind = pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm";
+  ck.kind = std::string(pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm") + (tensorCores ? "_tf32" : "");
   ck.source = std::move(o);
   ck.grid[0] = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
   ck.grid[1] = (g.m + kTile - 1) / kTile;

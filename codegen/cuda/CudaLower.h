@@ -33,6 +33,7 @@ namespace kiln::cuda {
 /// Options of the CUDA lowering.
 struct CudaLowerOptions {
   int smCount = 132; ///< multiprocessors of the target (split-K aims at two blocks per SM)
+  bool tf32 = false; ///< f32 GEMMs on tensor cores with TF32 inputs (mma.sync m16n8k8)
 };
 
 /// A lowered graph: the program (buffers, launches, outputs, assigns, label

@@ -33,6 +33,20 @@ __device__ __forceinline__ unsigned char kiln_shfl_xor(unsigned char v, int m) {
   return (unsigned char)__shfl_xor_sync(0xffffffffu, (int)v, m);
 }
 __device__ __forceinline__ bool kiln_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+#ifdef __CUDA_ARCH__
+// TF32 tensor cores (sm_80+): x rounded to TF32 (nearest, ties away), and
+// d += a b for a warp's 16x8x8 tile (A row-major 16x8, B column-major 8x8).
+__device__ __forceinline__ unsigned kiln_tf32(float x) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void kiln_mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
 )";
   return text;
 }

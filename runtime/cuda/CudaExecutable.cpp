@@ -48,6 +48,7 @@ public:
     compileOnly_ = opt.compileOnly;
     KILN_RUNTIME_CHECK(api || compileOnly_) << "backend 'cuda' is not available: " << why;
     CudaLowerOptions lo;
+    lo.tf32 = opt.tf32;
     std::string arch = opt.cudaArch;
     if (!compileOnly_) {
       const DeviceInfo &dev = currentDevice();

@@ -57,7 +57,7 @@ struct Dim {
 struct ThreadState {
   Dim threadIdx, blockIdx, blockDim, gridDim;
   unsigned linear;              ///< index of the thread within its block
-  unsigned long long *exchange; ///< one slot per thread of the block (shuffles)
+  unsigned long long *exchange; ///< 8 slots per thread of the block (shuffles, mma fragments)
 };
 struct HostHooks {
   void (*syncthreads)();

@@ -149,7 +149,7 @@ public:
     error_.clear();
     threads_ = block[0] * block[1] * block[2];
     state_.assign(threads_, At::Runnable);
-    exchange_.assign(threads_, 0);
+    exchange_.assign(threads_ * 8, 0);
     thread_.resize(threads_);
     Dim blockDim{block[0], block[1], block[2]}, gridDim{grid[0], grid[1], grid[2]};
     for (unsigned i = 0; i < threads_; ++i) {

@@ -69,15 +69,57 @@ template <class T> static inline T __shfl_xor_sync(unsigned, T v, int mask) {
   unsigned long long bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
   kiln_emu_thread *t = kiln_emu_cur;
-  t->exchange[t->linear] = bits;
+  t->exchange[t->linear * 8] = bits;
   kiln_emu_host->syncwarp();
   unsigned lane = t->linear % 32, other = t->linear - lane + (lane ^ (unsigned)mask);
   unsigned threads = t->block_dim.x * t->block_dim.y * t->block_dim.z;
-  bits = t->exchange[other < threads ? other : t->linear];
+  bits = t->exchange[(other < threads ? other : t->linear) * 8];
   kiln_emu_host->syncwarp();
   T r;
   std::memcpy(&r, &bits, sizeof(T));
   return r;
+}
+// TF32: round to nearest, ties away from zero, on the 13 low mantissa bits.
+static inline unsigned kiln_tf32(float x) {
+  unsigned u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u) // inf stays, NaN stays NaN
+    return (u & 0x007fffffu) ? (u | 0x00400000u) & 0xffffe000u : u;
+  return (u + 0x1000u) & 0xffffe000u;
+}
+// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 across the warp, by the PTX
+// fragment layout (g = lane / 4, t = lane % 4): a[r] = A(g + 8 (r % 2),
+// t + 4 (r / 2)), b[r] = B(t + 4 r, g), d[r] = D(g + 8 (r / 2), 2 t + r % 2).
+static inline void kiln_mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+  kiln_emu_thread *t = kiln_emu_cur;
+  unsigned long long *mine = t->exchange + t->linear * 8;
+  for (int r = 0; r < 4; ++r)
+    mine[r] = a[r];
+  mine[4] = b[0];
+  mine[5] = b[1];
+  kiln_emu_host->syncwarp();
+  unsigned lane = t->linear % 32;
+  const unsigned long long *warp = t->exchange + (t->linear - lane) * 8;
+  auto value = [](unsigned long long bits) {
+    unsigned u = (unsigned)bits;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+  };
+  float out[4];
+  for (int r = 0; r < 4; ++r) {
+    unsigned row = lane / 4 + 8 * (r / 2), col = 2 * (lane % 4) + r % 2;
+    float sum = d[r];
+    for (unsigned k = 0; k < 8; ++k) {
+      float av = value(warp[((row % 8) * 4 + k % 4) * 8 + row / 8 + 2 * (k / 4)]);
+      float bv = value(warp[(col * 4 + k % 4) * 8 + 4 + k / 4]);
+      sum = std::fma(av, bv, sum);
+    }
+    out[r] = sum;
+  }
+  kiln_emu_host->syncwarp();
+  for (int r = 0; r < 4; ++r)
+    d[r] = out[r];
 }
 // CUDA's 16-byte vector: a misaligned load faults here too (aligned moves).
 struct alignas(16) float4 { float x, y, z, w; };
@@ -102,7 +144,8 @@ constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'M', 'U', '1'};
 
 /// Whether a kernel's source waits for other threads (then it needs fibers).
 bool synchronizes(const std::string &source) {
-  return source.find("__syncthreads") != std::string::npos || source.find("_shfl") != std::string::npos;
+  return source.find("__syncthreads") != std::string::npos || source.find("_shfl") != std::string::npos ||
+         source.find("kiln_mma") != std::string::npos;
 }
 
 std::string hostSource(const CudaTranslationUnit &tu, const std::vector<CudaKernel> &kernels) {

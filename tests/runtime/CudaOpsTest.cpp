@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <set>
 
@@ -406,6 +407,65 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
         if (hasCudaBackend())
           EXPECT_TRUE(sameAsInterpreter(g, "cuda")) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
       }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
+/// x rounded to TF32 (10 mantissa bits, to nearest, ties away from zero).
+double tf32(double x) {
+  int e = 0;
+  double m = std::frexp(x, &e); // x = m 2^e, 0.5 <= |m| < 1: 11 significant bits kept
+  return std::ldexp(std::round(std::ldexp(m, 11)), e - 11);
+}
+
+// With tf32 allowed, f32 GEMMs run on tensor cores (mma.sync m16n8k8, inputs
+// rounded to TF32): the result is the product of the rounded inputs up to
+// float accumulation, in all four matmul layouts with partial tiles; without
+// it the same graph keeps the fp32 kernel.
+TEST(CudaTf32, GemmsOnTensorCoresMultiplyRoundedInputs) {
+#if KILN_WITH_CUDA
+  const int64_t m = 70, n = 40, k = 52;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      Graph g("tf32");
+      Value a = g.addInput("a", f32(ta ? Shape{k, m} : Shape{m, k}));
+      Value b = g.addInput("b", f32(tb ? Shape{n, k} : Shape{k, n}));
+      g.setOutputs({g.build(OpKind::Matmul, {a, b}, attrs({{"transpose_a", ta}, {"transpose_b", tb}}))});
+      cuda::CudaLowerOptions lo;
+      lo.tf32 = true;
+      cuda::CudaProgram p = cuda::lowerCuda(g, lo);
+      ASSERT_EQ(p.kernels.size(), 1u);
+      EXPECT_EQ(p.kernels[0].kind, "gemm_tf32");
+      EXPECT_EQ(cuda::lowerCuda(g).kernels[0].kind, "gemm");
+      std::string ptx = cuda::nvrtcCompile(cuda::makeTranslationUnit(p.kernels), "compute_90", "tf32").ptx;
+      EXPECT_NE(ptx.find("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"), std::string::npos);
+      EXPECT_TRUE(assemblesForSm90(g, false, lo));
+      if (!hasCudaBackend())
+        continue;
+      HostTensor av = randomTensor(a.type(), 11), bv = randomTensor(b.type(), 12);
+      CompileOptions opt;
+      opt.backend = "cuda";
+      opt.tf32 = true;
+      opt.runPasses = false;
+      auto exe = compile(g, opt);
+      exe->set("a", av);
+      exe->set("b", bv);
+      exe->run();
+      HostTensor c = exe->output(0);
+      double worst = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double want = 0, scale = 0;
+          for (int64_t q = 0; q < k; ++q) {
+            double x = tf32(av.at(ta ? q * m + i : i * k + q)), y = tf32(bv.at(tb ? j * k + q : q * n + j));
+            want += x * y;
+            scale += std::fabs(x * y);
+          }
+          worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
+        }
+      EXPECT_LT(worst, 1e-6) << "transpose_a " << ta << ", transpose_b " << tb;
+    }
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif

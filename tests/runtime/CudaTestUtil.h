@@ -33,7 +33,8 @@ inline std::string findPtxas() {
 }
 
 /// Lowers `g` (after the cuda pipeline when `passes`), compiles and assembles it for sm_90.
-inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes = false) {
+inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes = false,
+                                                   const cuda::CudaLowerOptions &lo = {}) {
   std::unique_ptr<Graph> copy;
   if (passes) {
     CompileOptions opt;
@@ -42,7 +43,7 @@ inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes =
   } else {
     copy = g.clone();
   }
-  cuda::CudaProgram p = cuda::lowerCuda(*copy);
+  cuda::CudaProgram p = cuda::lowerCuda(*copy, lo);
   cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit(p.kernels);
   std::string ptx = cuda::nvrtcCompile(tu, "compute_90", g.name()).ptx;
   for (const auto &[line, name] : tu.kernelLines)
