@@ -9,6 +9,7 @@
 #   tests      every CUDA test of kiln_runtime_tests on the GPU (ops and fused patterns against
 #              the interpreter, the report CNN train step, graph replay, random graphs)
 #   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
+#   tf32       the same with --tf32 (tensor cores)
 #   epochs     kiln mnist --device cuda --epochs 3 (seconds per epoch: 469 steps + 10,000 test images)
 #   compare    bench/compare_gpu.sh 200 (PyTorch eager, torch.compile max-autotune, kiln)
 # NVRTC is the machine's (libnvrtc.so.13, found under /usr/local/cuda or Python's
@@ -18,7 +19,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$(cd "${1:-$root/.carry/gpu}" && pwd)
 logs=${2:-$bundle/logs}
 mkdir -p "$logs"
-steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,epochs,compare}
+steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,tf32,epochs,compare}
 
 nvrtc=$(find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu /opt /usr/local/lib -name 'libnvrtc.so.13*' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="$bundle/lib${nvrtc:+:$(dirname "$nvrtc")}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -40,11 +41,14 @@ step() { # NAME COMMAND...: runs COMMAND when NAME is selected, logging it
 step gpu nvidia-smi
 step tests "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*' --gtest_brief=1
 step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
+step tf32 "$kiln" mnist --device cuda --tf32 --benchmark 200 --no-outputs -v
 step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v
 step compare "$root/bench/compare_gpu.sh" 200
 
 echo "== summary (NVRTC: ${nvrtc:-not found})"
 printf '%s\n' "${summary[@]}"
-grep -h 'train_step_ms_median=\|_ms_median=\|speedup' "$logs"/benchmark.log "$logs"/compare.log 2>/dev/null
+for f in benchmark tf32 compare; do
+  [ -f "$logs/$f.log" ] && grep -h '_ms_median=\|speedup' "$logs/$f.log" | sed "s/^/$f: /"
+done
 [ -f "$logs/run/metrics.csv" ] && cat "$logs/run/metrics.csv"
 exit 0
