@@ -38,8 +38,6 @@ int64_t splitCount(const GpuGemm &g, int smCount) {
 
 std::string str(int64_t v) { return std::to_string(v) + "LL"; }
 
-} // namespace
-
 /// The pooled epilogue of C's row i at pooled position q from the window's
 /// four accumulators: each element's epilogue value, kept, and their maximum.
 Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr &q, const std::vector<Expr> &accs) {
@@ -57,6 +55,8 @@ Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr
   stores.push_back(g.pool.pooled(kb, i, q, best));
   return letStmts(lets, block(std::move(stores)));
 }
+
+} // namespace
 
 void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool pooled = g.pool.positions > 0;
@@ -167,11 +167,9 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     return body;
   };
   // A plain f32 operand: one float4 per thread covers the slice, along the
-  // contiguous index (fast: its extent in the slice; the element index of
-  // (r, c) is r * ld + c with r the slow index).
+  // contiguous index (fast); the element's index is slow * ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
-    std::string fastExtent = isA ? (fastK ? "16" : "64") : (fastK ? "16" : "64");
-    std::string groups = std::to_string(std::stoi(fastExtent) / 4);
+    std::string groups = std::to_string((fastK ? kSlice : kTile) / 4); // the contiguous index's extent / 4
     std::string ptr = r.bufferName(kb.param(plain.buffer, false));
     std::string body = "    {\n      const int f = (threadIdx.x % " + groups + ") * 4, o = threadIdx.x / " + groups + ";\n";
     // Slice coordinates of the group's first element: A (i, p), B (p, j).
