@@ -5,8 +5,9 @@
 // Memory: one device arena holds every buffer (parameters and optimizer state
 // stay resident); inputs are staged in pinned host memory and copied
 // asynchronously at the start of each step. run(): the whole step (input
-// copies, status resets, kernels, label-status read-back, assigns) is
-// captured once as a CUDA graph and replayed; KILN_CUDA_GRAPH=0 launches on
+// copies, status resets, kernels, the read-back of label statuses and of
+// outputs up to 1 MB into pinned memory, assigns) is captured once as a
+// CUDA graph and replayed; KILN_CUDA_GRAPH=0 launches on
 // the stream instead. Kernels use no atomics, so a step is bitwise
 // reproducible. Nothing is allocated or compiled in run().
 #include "codegen/cuda/CudaLower.h"
@@ -38,6 +39,9 @@ bool graphsEnabled() {
   const char *e = std::getenv("KILN_CUDA_GRAPH");
   return !(e && std::string(e) == "0");
 }
+
+/// Outputs up to this size are copied back within each step (see load()).
+constexpr size_t kMirroredOutputBytes = size_t{1} << 20;
 
 class CudaExecutable final : public Executable {
 public:
@@ -103,6 +107,8 @@ public:
       d.cuMemFree_v2(arena_);
     if (host_)
       d.cuMemFreeHost(host_);
+    if (outputs_)
+      d.cuMemFreeHost(outputs_);
   }
 
   const Graph &graph() const override { return *graph_; }
@@ -159,7 +165,10 @@ public:
     const Program &p = prog_.program;
     KILN_USER_CHECK(i < p.outputs.size()) << "output " << i << " requested, the graph has " << p.outputs.size();
     HostTensor t(p.buffers[p.outputs[i]].type);
-    KILN_CU(cuMemcpyDtoH_v2, t.bytes(), deviceAt(p.outputs[i]), t.byteSize());
+    if (outputAt_[i] >= 0) // copied into pinned memory at the end of the step
+      std::memcpy(t.bytes(), static_cast<std::byte *>(outputs_) + outputAt_[i], t.byteSize());
+    else
+      KILN_CU(cuMemcpyDtoH_v2, t.bytes(), deviceAt(p.outputs[i]), t.byteSize());
     return t;
   }
 
@@ -176,6 +185,19 @@ private:
     // read-back of label statuses (other places are unused).
     KILN_CU(cuMemAllocHost_v2, &host_, layout_.bytes);
     std::memset(host_, 0, layout_.bytes);
+    // Small outputs (a loss, an accuracy, predictions) come back within the
+    // step, into pinned memory of their own: output() then needs no transfer.
+    outputAt_.assign(p.outputs.size(), -1);
+    size_t outputBytes = 0;
+    for (size_t i = 0; i < p.outputs.size(); ++i)
+      if (size_t n = p.buffers[p.outputs[i]].type.byteSize(); n > 0 && n <= kMirroredOutputBytes) {
+        outputAt_[i] = static_cast<int64_t>(outputBytes);
+        outputBytes += (n + 255) / 256 * 256;
+      }
+    if (outputBytes) {
+      KILN_CU(cuMemAllocHost_v2, &outputs_, outputBytes);
+      std::memset(outputs_, 0, outputBytes); // as the zeroed arena, before the first step
+    }
     KILN_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
     KILN_CU(cuMemsetD8Async, arena_, 0, layout_.bytes, stream_);
     KILN_CU(cuStreamSynchronize, stream_);
@@ -208,6 +230,10 @@ private:
     }
     for (const LabelCheck &c : p.checks)
       KILN_CU(cuMemcpyDtoHAsync_v2, hostAt(c.buffer), deviceAt(c.buffer), 2 * sizeof(int64_t), stream_);
+    for (size_t i = 0; i < p.outputs.size(); ++i)
+      if (outputAt_[i] >= 0)
+        KILN_CU(cuMemcpyDtoHAsync_v2, static_cast<std::byte *>(outputs_) + outputAt_[i], deviceAt(p.outputs[i]),
+                p.buffers[p.outputs[i]].type.byteSize(), stream_);
     for (auto [t, v] : p.assigns)
       KILN_CU(cuMemcpyDtoDAsync_v2, deviceAt(t), deviceAt(v), p.buffers[t].type.byteSize(), stream_);
   }
@@ -235,6 +261,8 @@ private:
   CUmodule module_ = nullptr;
   CUdeviceptr arena_ = 0;
   void *host_ = nullptr;
+  void *outputs_ = nullptr;          ///< pinned copies of the small outputs
+  std::vector<int64_t> outputAt_;    ///< offset of output i in outputs_, or -1 (fetched on demand)
   CUstream stream_ = nullptr;
   CUgraph cuGraph_ = nullptr;
   CUgraphExec exec_ = nullptr;

@@ -471,6 +471,28 @@ TEST(CudaTf32, GemmsOnTensorCoresMultiplyRoundedInputs) {
 #endif
 }
 
+// Outputs up to 1 MB come back within the step into pinned memory, larger
+// ones are fetched when asked for: both are the current step's after each run.
+TEST(CudaOutputs, SmallOnesWithTheStepLargeOnesOnDemand) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  Graph g("outputs");
+  Value x = g.addInput("x", f32({600, 600})); // 1.44 MB
+  g.setOutputs({g.build(OpKind::Neg, {x}), g.build(OpKind::ReduceSum, {x})});
+  CompileOptions opt;
+  opt.backend = "cuda";
+  opt.runPasses = false;
+  auto exe = compile(g, opt);
+  for (uint32_t seed : {1u, 2u}) {
+    TensorMap env{{"x", randomTensor(f32({600, 600}), seed)}};
+    std::vector<HostTensor> want = interpret(g, env);
+    exe->set("x", env["x"]);
+    exe->run();
+    EXPECT_TRUE(tensorsNear(exe->output(0), want[0], 1e-6)) << "step " << seed;
+    EXPECT_TRUE(tensorsNear(exe->output(1), want[1], 1e-5)) << "step " << seed;
+  }
+}
+
 TEST(CudaOpsCoverage, EveryRunnableOpHasACase) {
   std::set<OpKind> used;
   for (const OpCase &c : cases()) {
