@@ -238,6 +238,20 @@ Expr KernelBuilder::layoutValue(Node &n, const Index &idx) {
   return nullptr;
 }
 
+Expr KernelBuilder::epilogueValue(Value v, const Index &idx, Expr acc) {
+  auto e = pb.epilogues.find(v);
+  if (e == pb.epilogues.end())
+    return acc;
+  overrides_[v] = {idx, std::move(acc)};
+  memo_.clear();
+  Value out = e->second.output;
+  forceInline_.insert(out);
+  Expr val = valueAt(out, idx);
+  overrides_.erase(v);
+  memo_.clear();
+  return val;
+}
+
 Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
   auto e = pb.epilogues.find(v);
   if (e == pb.epilogues.end()) {
@@ -245,13 +259,8 @@ Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
                                                       << " into " << dtypeName(v.dtype());
     return store(paramOf(v, true), linearIndex(idx, v.shape()), acc);
   }
-  overrides_[v] = {idx, acc};
-  memo_.clear();
   Value out = e->second.output;
-  forceInline_.insert(out);
-  Expr val = valueAt(out, idx);
-  overrides_.erase(v);
-  memo_.clear();
+  Expr val = epilogueValue(v, idx, std::move(acc));
   if (e->second.sink)
     return e->second.sink(idx, val);
   return store(param(e->second.outputBuffer, true), linearIndex(idx, out.shape()), val);

@@ -97,6 +97,8 @@ public:
   Expr valueAt(Value v, const Index &idx);
   /// Stores `acc` as element idx of v, or its epilogue output when v has one.
   Stmt storeResult(Value v, const Index &idx, Expr acc);
+  /// What storeResult stores for `acc` at idx: the epilogue's value, or acc.
+  Expr epilogueValue(Value v, const Index &idx, Expr acc);
   /// The value actually written when storing v (its epilogue output or v).
   Value storedValue(Value v) const;
 

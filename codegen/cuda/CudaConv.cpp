@@ -93,19 +93,8 @@ void lowerCudaConv(CudaBuilder &cb, Node &node, const std::string &name) {
       g.pool.positions = xs[0] * ph * pw;
       // The epilogue's value (bias, relu, ...): what storeResult would store.
       g.pool.value = [=](KernelBuilder &kb, const Expr &o, const Expr &q, int w, Expr acc) {
-        auto ep = kb.pb.epilogues.find(y);
-        if (ep == kb.pb.epilogues.end())
-          return acc;
         auto [n, oh, ow] = windowAt(q, intImm(w / 2), intImm(w % 2));
-        Expr value;
-        auto saved = ep->second.sink;
-        ep->second.sink = [&value](const Index &, Expr v) {
-          value = v;
-          return block({});
-        };
-        kb.storeResult(y, {n, o, oh, ow}, std::move(acc));
-        ep->second.sink = saved;
-        return value;
+        return kb.epilogueValue(y, {n, o, oh, ow}, std::move(acc));
       };
       // The activation before pooling, as the region's other readers see it.
       auto ep = cb.pb.epilogues.find(y);

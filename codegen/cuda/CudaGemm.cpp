@@ -85,11 +85,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     cStmt = store(kb.param(partial, true), at, acc);
   }
   // Kernel IR of the same computation (the dump's reference, and what the
-  // cache key sees): one (slice, i, j) per iteration, a serial dot product.
-  int accBuf = kb.local("dot", t, 1);
-  Expr zero = intImm(0);
-  Stmt dot = forLoop(p, mul(s, intImm(chunk)), min(intImm(chunk), sub(intImm(g.k), mul(s, intImm(chunk)))),
-                     ForKind::Serial, store(accBuf, zero, add(load(accBuf, t, zero), mul(aExpr, bExpr))));
+  // cache key sees).
   Stmt ref;
   Expr q = kir::var("q");
   std::vector<Expr> accs;
@@ -111,6 +107,11 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     body.push_back(letStmts(lets, epilogue));
     ref = forLoop(i, g.m, ForKind::Serial, forLoop(q, positions, ForKind::Serial, alloc(dots, block(std::move(body)))));
   } else {
+    // One (slice, i, j) per iteration, a serial dot product.
+    int accBuf = kb.local("dot", t, 1);
+    Expr zero = intImm(0);
+    Stmt dot = forLoop(p, mul(s, intImm(chunk)), min(intImm(chunk), sub(intImm(g.k), mul(s, intImm(chunk)))),
+                       ForKind::Serial, store(accBuf, zero, add(load(accBuf, t, zero), mul(aExpr, bExpr))));
     ref = alloc(accBuf, block({store(accBuf, zero, constant(0, t)), dot, letStmt(acc, load(accBuf, t, zero), cStmt)}));
     ref = forLoop(s, split, ForKind::Serial, forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, ref)));
   }
