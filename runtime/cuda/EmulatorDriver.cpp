@@ -1,8 +1,15 @@
 // runtime/cuda/EmulatorDriver.cpp - the driver API of runtime/cuda/DriverFunctions.def on the host.
 //
-// Device memory is host memory (a CUdeviceptr is the address), streams run
-// their work at once, a captured stream records it and a graph replays the
-// record (kernel parameters copied at capture, as CUDA does), a module is an
+// Device memory is host memory (a CUdeviceptr is the address). Work on the
+// null stream runs at once; work on a created stream waits in its queue until
+// the host waits for it (cuStreamSynchronize, cuEventSynchronize) or another
+// stream waits for an event of it (cuStreamWaitEvent), which is as late as a
+// GPU may run it: host memory read or written by a copy before the program
+// has waited for it shows the race a GPU would have. A launch that fails
+// reports its error when the stream is waited for, as on a GPU, and the
+// stream's later work is dropped. A captured stream records its work and a
+// graph replays the record (kernel parameters copied at capture, as CUDA
+// does), a module is an
 // emulator image's shared library (dlopen of a uniquely named file, removed
 // once loaded), and a launch runs the grid (EmulatorBlocks.cpp) after
 // checking the launch shape against the GPU's limits. A failure's detail is
@@ -16,6 +23,7 @@
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -44,7 +52,18 @@ using Op = std::function<CUresult()>;
 
 struct Stream {
   bool capturing = false;
-  std::vector<Op> record;
+  std::vector<Op> record; ///< work recorded while capturing
+  std::deque<Op> queue;   ///< work enqueued and not yet run
+  uint64_t issued = 0;    ///< work enqueued so far
+  uint64_t done = 0;      ///< work run (or dropped after a failure) so far
+  bool running = false;
+  CUresult error = CUDA_SUCCESS; ///< the first failure; later work is dropped
+  std::string detail;
+};
+/// A recorded event: the point `at` in the work of `stream` (null: complete).
+struct Event {
+  Stream *stream = nullptr;
+  uint64_t at = 0;
 };
 struct GraphOps {
   std::vector<Op> ops;
@@ -59,15 +78,46 @@ std::set<uintptr_t> &allocations() {
   static std::set<uintptr_t> s;
   return s;
 }
+/// Streams not yet destroyed (an event may outlive its stream).
+std::set<Stream *> &liveStreams() {
+  static std::set<Stream *> s;
+  return s;
+}
 
-/// Runs `op` now, or records it when the stream is being captured.
+/// Runs the work of `st` up to (not including) its `until`-th item; returns the
+/// stream's first failure, repeating its detail as the current one.
+CUresult runUntil(Stream *st, uint64_t until) {
+  if (st->running && st->done < until)
+    return fail(CUDA_ERROR_INVALID_VALUE, "streams wait for each other's events in a cycle");
+  st->running = true;
+  while (st->done < until) {
+    Op op = std::move(st->queue.front());
+    st->queue.pop_front();
+    ++st->done;
+    if (st->error != CUDA_SUCCESS)
+      continue; // dropped: the stream failed earlier
+    if (CUresult r = op(); r != CUDA_SUCCESS) {
+      st->error = r;
+      st->detail = lastDetail;
+    }
+  }
+  st->running = false;
+  return st->error == CUDA_SUCCESS ? CUDA_SUCCESS : fail(st->error, st->detail);
+}
+
+/// Runs `op` now on the null stream, records it on a stream being captured,
+/// and queues it on any other stream.
 CUresult enqueue(CUstream s, Op op) {
   auto *st = reinterpret_cast<Stream *>(s);
-  if (st && st->capturing) {
+  if (!st)
+    return op();
+  if (st->capturing) {
     st->record.push_back(std::move(op));
     return CUDA_SUCCESS;
   }
-  return op();
+  st->queue.push_back(std::move(op));
+  ++st->issued;
+  return CUDA_SUCCESS;
 }
 
 void *allocate(size_t bytes) {
@@ -258,18 +308,66 @@ CUresult memsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream st) {
 }
 
 CUresult streamCreate(CUstream *s, unsigned) {
-  *s = reinterpret_cast<CUstream>(new Stream);
+  auto *st = new Stream;
+  liveStreams().insert(st);
+  *s = reinterpret_cast<CUstream>(st);
   return CUDA_SUCCESS;
 }
 CUresult streamDestroy(CUstream s) {
-  delete reinterpret_cast<Stream *>(s);
+  auto *st = reinterpret_cast<Stream *>(s);
+  if (!liveStreams().erase(st))
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy of a stream that does not exist");
+  runUntil(st, st->issued); // the queued work completes, as on a GPU
+  delete st;
   return CUDA_SUCCESS;
 }
 CUresult streamSynchronize(CUstream s) {
   auto *st = reinterpret_cast<Stream *>(s);
-  if (st && st->capturing)
+  if (!st)
+    return CUDA_SUCCESS;
+  if (st->capturing)
     return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamSynchronize on a stream being captured");
+  return runUntil(st, st->issued);
+}
+
+CUresult eventCreate(CUevent *e, unsigned) {
+  *e = reinterpret_cast<CUevent>(new Event);
   return CUDA_SUCCESS;
+}
+CUresult eventDestroy(CUevent e) {
+  delete reinterpret_cast<Event *>(e);
+  return CUDA_SUCCESS;
+}
+CUresult eventRecord(CUevent e, CUstream s) {
+  auto *ev = reinterpret_cast<Event *>(e);
+  auto *st = reinterpret_cast<Stream *>(s);
+  if (!ev)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord of a null event");
+  if (st && st->capturing)
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "the emulator does not capture events");
+  *ev = st ? Event{st, st->issued} : Event{};
+  return CUDA_SUCCESS;
+}
+/// Runs the work before a recorded event (an event never recorded, or of a
+/// destroyed stream, is complete).
+CUresult reach(const Event &ev) {
+  if (!ev.stream || !liveStreams().count(ev.stream))
+    return CUDA_SUCCESS;
+  return runUntil(ev.stream, ev.at);
+}
+CUresult eventSynchronize(CUevent e) {
+  auto *ev = reinterpret_cast<Event *>(e);
+  return ev ? reach(*ev) : fail(CUDA_ERROR_INVALID_HANDLE, "cuEventSynchronize of a null event");
+}
+CUresult streamWaitEvent(CUstream s, CUevent e, unsigned) {
+  auto *ev = reinterpret_cast<Event *>(e);
+  auto *st = reinterpret_cast<Stream *>(s);
+  if (!ev)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent on a null event");
+  if (st && st->capturing)
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "the emulator does not capture event waits");
+  Event point = *ev; // the event as recorded now; a later record does not move this wait
+  return enqueue(s, [point] { return reach(point); });
 }
 
 CUresult launchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -372,6 +470,11 @@ DriverApi makeApi() {
   a.cuStreamCreate = &streamCreate;
   a.cuStreamDestroy_v2 = &streamDestroy;
   a.cuStreamSynchronize = &streamSynchronize;
+  a.cuStreamWaitEvent = &streamWaitEvent;
+  a.cuEventCreate = &eventCreate;
+  a.cuEventDestroy_v2 = &eventDestroy;
+  a.cuEventRecord = &eventRecord;
+  a.cuEventSynchronize = &eventSynchronize;
   a.cuLaunchKernel = &launchKernel;
   a.cuStreamBeginCapture_v2 = &streamBeginCapture;
   a.cuStreamEndCapture = &streamEndCapture;

@@ -5,8 +5,10 @@
 // launches kernels: shared memory with barriers, a barrier left out, warp
 // shuffles, multi-dimensional blocks and grids, what a GPU leaves undefined
 // (a barrier some threads never reach, a shuffle with an exited lane, a
-// launch shape over the limits), graph capture and replay, a CUBIN and a
-// host-compiler error. Expected values are computed here by hand.
+// launch shape over the limits), graph capture and replay, streams that run
+// their work only when waited for, events ordering two streams, a launch
+// failure reported at the wait, a CUBIN and a host-compiler error. Expected
+// values are computed here by hand.
 #include "ir/Error.h"
 #include "runtime/KernelCache.h"
 
@@ -16,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -221,6 +224,109 @@ TEST(CudaEmulator, AGraphReplaysItsCaptureReadingHostMemoryAtEachReplay) {
   api().cuGraphDestroy(g);
   api().cuStreamDestroy_v2(s);
   api().cuMemFreeHost(host);
+}
+
+/// Pinned host memory of `n` floats.
+class Pinned {
+public:
+  explicit Pinned(size_t n) {
+    EXPECT_CU_OK(api().cuMemAllocHost_v2(&p_, n * sizeof(float)));
+    std::fill(data(), data() + n, 0.0f);
+  }
+  ~Pinned() { api().cuMemFreeHost(p_); }
+  float *data() { return static_cast<float *>(p_); }
+
+private:
+  void *p_ = nullptr;
+};
+
+/// A created stream.
+class Stream {
+public:
+  Stream() { EXPECT_CU_OK(api().cuStreamCreate(&s_, CU_STREAM_NON_BLOCKING)); }
+  ~Stream() { api().cuStreamDestroy_v2(s_); }
+  operator CUstream() const { return s_; }
+
+private:
+  CUstream s_ = nullptr;
+};
+
+/// A created event.
+class Event {
+public:
+  Event() { EXPECT_CU_OK(api().cuEventCreate(&e_, CU_EVENT_DISABLE_TIMING)); }
+  ~Event() { api().cuEventDestroy_v2(e_); }
+  operator CUevent() const { return e_; }
+
+private:
+  CUevent e_ = nullptr;
+};
+
+const char *kTwice = "extern \"C\" __global__ void twice(const float *in, float *out) {\n"
+                     "  out[threadIdx.x] = 2 * in[threadIdx.x];\n}\n";
+
+TEST(CudaEmulator, AStreamRunsItsWorkWhenTheHostWaitsForIt) {
+  // As late as a GPU may: a copy reads its host memory and writes its
+  // destination when the stream is waited for, not when it is enqueued.
+  Kernel k("twice", kTwice);
+  Buffer<float> x(8), y(8);
+  Pinned up(8), down(8);
+  Stream s;
+  std::fill(up.data(), up.data() + 8, 1.0f);
+  EXPECT_CU_OK(api().cuMemcpyHtoDAsync_v2(x.ptr(), up.data(), 8 * sizeof(float), s));
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {8, 1, 1}, {x.ptr(), y.ptr()}, s));
+  EXPECT_CU_OK(api().cuMemcpyDtoHAsync_v2(down.data(), y.ptr(), 8 * sizeof(float), s));
+  EXPECT_EQ(x.get()[0], 0.0f) << "the upload ran before the stream was waited for";
+  std::fill(up.data(), up.data() + 8, 4.0f); // a race on a GPU; here the copy sees it
+  EXPECT_EQ(down.data()[0], 0.0f);
+  EXPECT_CU_OK(api().cuStreamSynchronize(s));
+  EXPECT_EQ(down.data()[0], 8.0f);
+  EXPECT_EQ(down.data()[7], 8.0f);
+}
+
+TEST(CudaEmulator, AnEventOrdersOneStreamAfterAnother) {
+  Kernel k("twice", kTwice);
+  Buffer<float> x(8), y(8), z(8);
+  Pinned up(8);
+  Stream copy, compute;
+  Event copied;
+  std::fill(up.data(), up.data() + 8, 3.0f);
+  EXPECT_CU_OK(api().cuMemcpyHtoDAsync_v2(x.ptr(), up.data(), 8 * sizeof(float), copy));
+  EXPECT_CU_OK(api().cuEventRecord(copied, copy));
+  EXPECT_CU_OK(api().cuMemsetD8Async(x.ptr(), 0, 8 * sizeof(float), copy)); // after the event
+  EXPECT_CU_OK(api().cuStreamWaitEvent(compute, copied, 0));
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {8, 1, 1}, {x.ptr(), y.ptr()}, compute));
+  EXPECT_CU_OK(api().cuStreamSynchronize(compute)); // runs the copy up to the event, then the kernel
+  EXPECT_EQ(y.get()[5], 6.0f);
+  EXPECT_EQ(x.get()[5], 3.0f) << "work after the event ran";
+  EXPECT_CU_OK(api().cuStreamSynchronize(copy));
+  EXPECT_EQ(x.get()[5], 0.0f);
+  // Without the wait the kernel runs first and reads what the copy has not written.
+  std::fill(up.data(), up.data() + 8, 5.0f);
+  EXPECT_CU_OK(api().cuMemcpyHtoDAsync_v2(x.ptr(), up.data(), 8 * sizeof(float), copy));
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {8, 1, 1}, {x.ptr(), z.ptr()}, compute));
+  EXPECT_CU_OK(api().cuStreamSynchronize(compute));
+  EXPECT_EQ(z.get()[5], 0.0f);
+  EXPECT_CU_OK(api().cuEventSynchronize(copied)); // recorded before the second copy: nothing to run
+  EXPECT_EQ(x.get()[5], 0.0f);
+  EXPECT_CU_OK(api().cuStreamSynchronize(copy));
+  EXPECT_EQ(x.get()[5], 5.0f);
+}
+
+TEST(CudaEmulator, AFailedLaunchIsReportedWhenItsStreamIsWaitedFor) {
+  Kernel k("early_exit", "extern \"C\" __global__ void early_exit(float *out) {\n"
+                         "  if (threadIdx.x < 16) return;\n"
+                         "  __syncthreads();\n"
+                         "  out[threadIdx.x] = 1;\n}\n");
+  Buffer<float> y(64, 7.0f);
+  Stream s;
+  EXPECT_CU_OK(k.launch({1, 1, 1}, {64, 1, 1}, {y.ptr()}, s)); // as on a GPU: the launch is only queued
+  EXPECT_CU_OK(api().cuMemsetD8Async(y.ptr(), 0, 64 * sizeof(float), s));
+  CUresult r = api().cuStreamSynchronize(s);
+  EXPECT_EQ(r, CUDA_ERROR_LAUNCH_FAILED);
+  EXPECT_NE(detail(r).find("kernel early_exit, block (0,0,0)"), std::string::npos) << detail(r);
+  EXPECT_EQ(y.get()[0], 7.0f) << "the stream's work after the failure ran";
+  EXPECT_EQ(api().cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED) << "the failure is sticky";
 }
 
 TEST(CudaEmulator, ACubinIsNotAnEmulatorImage) {
