@@ -1,6 +1,7 @@
 // runtime/CheckNumerics.cpp - `--check-numerics` for compiled backends.
 //
-// Wraps an Executable: each run() first keeps a copy of every input,
+// Wraps an Executable: each step (run() or start(), which waits for the step
+// here) first keeps a copy of every input,
 // parameter and state, then checks the outputs and the updated parameters and
 // state for NaN and infinity. On a finding the step is replayed on the
 // reference interpreter with InterpretOptions::checkNumerics, which names the
@@ -28,11 +29,13 @@ public:
   void set(const std::string &name, const HostTensor &t) override { inner_->set(name, t); }
   HostTensor get(const std::string &name) const override { return inner_->get(name); }
   void *inputData(const std::string &name) override { return inner_->inputData(name); }
-  HostTensor output(size_t i) const override { return inner_->output(i); }
   double compileSeconds() const override { return inner_->compileSeconds(); }
   std::string backend() const override { return inner_->backend(); }
 
-  void run() override {
+protected:
+  HostTensor stepOutput(size_t i) const override { return inner_->output(i); }
+
+  void runStep() override {
     const Graph &g = graph();
     TensorMap before;
     for (const auto *list : {&g.inputs(), &g.params(), &g.states()})

@@ -1,4 +1,4 @@
-// runtime/Executable.cpp - compile(): the one dispatch point over backends.
+// runtime/Executable.cpp - compile(): the one dispatch point over backends; the step protocol.
 #include "runtime/Executable.h"
 
 #include "ir/Error.h"
@@ -28,6 +28,49 @@ std::unique_ptr<Executable> compile(const Graph &g, const CompileOptions &opt) {
     return opt.checkNumerics ? withNumericsCheck(makeCudaExecutable(g, opt)) : makeCudaExecutable(g, opt);
   KILN_USER_ERROR() << "unknown backend '" << opt.backend << "' (expected interp, cpu or cuda)";
   return nullptr;
+}
+
+void Executable::run() {
+  runStep();
+  kept_.clear();
+  useWaited_ = unwaited_ = false;
+}
+
+void Executable::start() {
+  beginStep();
+  unwaited_ = true;
+}
+
+void Executable::wait() {
+  waitStep();
+  unwaited_ = false;
+}
+
+HostTensor Executable::output(size_t i) const {
+  KILN_USER_CHECK(!unwaited_) << "output " << i << " of graph @" << graph().name()
+                              << ": a step begun with start() has not been waited for (call wait() first)";
+  if (!useWaited_)
+    return stepOutput(i);
+  KILN_USER_CHECK(i < waited_.size()) << "output " << i << " requested, the graph has " << waited_.size();
+  return waited_[i];
+}
+
+void Executable::beginStep() {
+  if (kept_.size() == 2)
+    waitStep();
+  runStep();
+  std::vector<HostTensor> outs;
+  for (size_t i = 0; i < graph().outputs().size(); ++i)
+    outs.push_back(stepOutput(i));
+  kept_.push_back(std::move(outs));
+}
+
+void Executable::waitStep() {
+  if (kept_.empty())
+    return;
+  waited_ = std::move(kept_.front());
+  kept_.erase(kept_.begin());
+  useWaited_ = true;
 }
 
 std::vector<std::string> availableBackends() {

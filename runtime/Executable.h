@@ -3,7 +3,8 @@
 // compile() turns a graph into an Executable for one backend. Inputs are
 // written before each run(); parameters and state persist between runs and
 // are updated in place by the graph's `assign` nodes; outputs are read after
-// run(). Backends: "interp" (the reference interpreter, always present),
+// run(). start() and wait() split a step so that a device computes one step
+// while the host prepares the next (the pipeline of examples/mnist/Trainer.cpp). Backends: "interp" (the reference interpreter, always present),
 // "cpu" (LLVM JIT, when built with LLVM), "cuda" (NVRTC, when a GPU exists).
 // A backend plugs in by defining its entry point of runtime/Backends.h
 // (makeCpuExecutable + hasCpuBackend in runtime/cpu/, makeCudaExecutable +
@@ -59,17 +60,53 @@ public:
   virtual void set(const std::string &name, const HostTensor &t) = 0;
   /// The current value of an input, parameter or state.
   virtual HostTensor get(const std::string &name) const = 0;
-  /// Host memory of input `name` for writing a batch in place before run(), or
-  /// null when the backend's inputs are not host memory (then use set()).
+  /// Host memory of input `name` for writing the next step's batch in place,
+  /// or null when the backend's inputs are not host memory (then use set()).
+  /// Write the whole input: while a step runs (start()), the memory is the next
+  /// step's own and may hold an older value. An input not written for a step
+  /// keeps its value.
   virtual void *inputData(const std::string &name) { (void)name; return nullptr; }
-  /// Runs one step: computes the outputs and applies the assigns.
-  virtual void run() = 0;
-  /// Output i of the last run().
-  virtual HostTensor output(size_t i) const = 0;
+  /// Runs one step and waits for it (and for every step begun before): computes
+  /// the outputs and applies the assigns.
+  void run();
+  /// Begins one step and may return before it is done, so the host can write
+  /// the next step's inputs (inputData(), set()) and begin that step while a
+  /// device computes. At most two steps are in flight: a third start() first
+  /// waits for the oldest. Backends that compute on the host run the step here
+  /// and keep its outputs for wait().
+  void start();
+  /// Waits for the oldest step begun and not yet waited for (none: returns at
+  /// once); output() then gives that step's outputs. An error of a step (a
+  /// label out of range) is thrown by the call that waits for it: wait(), run(),
+  /// or start() where the backend computes on the host. get() and set() of
+  /// parameters and state wait for every step in flight themselves.
+  void wait();
+  /// Output i of the step run() or the last wait() finished; a UserError when a
+  /// step was begun after that (call wait() first).
+  HostTensor output(size_t i) const;
   /// Seconds spent compiling (passes, codegen, JIT).
   virtual double compileSeconds() const { return 0; }
   /// Backend name.
   virtual std::string backend() const = 0;
+
+protected:
+  /// Runs one step to its end (after every step begun before); its outputs are
+  /// then stepOutput()'s.
+  virtual void runStep() = 0;
+  /// Output i of the step the backend finished last (runStep() or waitStep()).
+  virtual HostTensor stepOutput(size_t i) const = 0;
+  /// A backend that overlaps steps with the host overrides both: begin a step
+  /// without waiting for it (at most two in flight), and wait for the oldest
+  /// step begun, whose outputs stepOutput() then gives. The defaults run the
+  /// step in beginStep() and keep a copy of its outputs until waitStep().
+  virtual void beginStep();
+  virtual void waitStep();
+
+private:
+  std::vector<std::vector<HostTensor>> kept_; ///< outputs of steps begun by the defaults, oldest first
+  std::vector<HostTensor> waited_;            ///< outputs of the step the default waitStep() finished
+  bool useWaited_ = false;                    ///< output() gives waited_
+  bool unwaited_ = false;                     ///< a step was begun after the last wait
 };
 
 /// Compiles `g` for `opt.backend`. Throws UserError for an unknown backend and

@@ -36,15 +36,16 @@ public:
 
   void *inputData(const std::string &name) override { return slot_(name).bytes(); }
 
-  void run() override { outputs_ = interpret(*graph_, env_, options_); }
+  std::string backend() const override { return "interp"; }
 
-  HostTensor output(size_t i) const override {
+protected:
+  void runStep() override { outputs_ = interpret(*graph_, env_, options_); }
+
+  HostTensor stepOutput(size_t i) const override {
     KILN_USER_CHECK(i < outputs_.size()) << "output " << i << " requested, the last run produced "
                                          << outputs_.size();
     return outputs_[i];
   }
-
-  std::string backend() const override { return "interp"; }
 
 private:
   HostTensor &slot_(const std::string &name) {

@@ -190,7 +190,11 @@ public:
 
   void *inputData(const std::string &name) override { return ptrs_[signatureBuffer(name)]; }
 
-  void run() override {
+  double compileSeconds() const override { return seconds_; }
+  std::string backend() const override { return "cpu"; }
+
+protected:
+  void runStep() override {
     for (const LabelCheck &c : prog_.checks)
       std::memset(ptrs_[c.buffer], 0, 2 * sizeof(int64_t));
     for (size_t i = 0; i < steps_.size(); ++i) {
@@ -225,16 +229,13 @@ public:
     }
   }
 
-  HostTensor output(size_t i) const override {
+  HostTensor stepOutput(size_t i) const override {
     KILN_USER_CHECK(i < prog_.outputs.size()) << "output " << i << " requested, the graph has " << prog_.outputs.size();
     int b = prog_.outputs[i];
     HostTensor t(prog_.buffers[b].type);
     std::memcpy(t.bytes(), ptrs_[b], t.byteSize());
     return t;
   }
-
-  double compileSeconds() const override { return seconds_; }
-  std::string backend() const override { return "cpu"; }
 
 private:
   /// KILN_PROFILE=1: mean wall time per launch, slowest first, on stderr, with

@@ -2,14 +2,18 @@
 //
 // compile: backend passes -> lowerCuda (one CUDA kernel per launch) -> one
 // translation unit -> CUBIN for the device's arch (disk cache) -> module.
-// Memory: one device arena holds every buffer (parameters and optimizer state
-// stay resident); inputs are staged in pinned host memory and copied
-// asynchronously at the start of each step. run(): the whole step (input
-// copies, status resets, kernels, the read-back of label statuses and of
-// outputs up to 1 MB into pinned memory, assigns) is captured once as a
-// CUDA graph and replayed; KILN_CUDA_GRAPH=0 launches on
-// the stream instead. Kernels use no atomics, so a step is bitwise
-// reproducible. Nothing is allocated or compiled in run().
+// Memory: one device arena holds every buffer but the inputs (parameters and
+// optimizer state stay resident). A step runs in one of two slots, in turn;
+// a slot has its inputs (pinned staging the host writes, and their device
+// copy), its pinned read-back (label statuses and outputs) and its own
+// captured CUDA graph. start() copies the slot's inputs to the device on an
+// upload stream and replays the slot's graph on the compute stream after that
+// copy (an event orders them), so the host writes step k+1's inputs into the
+// other slot and its copy runs while step k computes; wait() waits for the
+// oldest step and checks its labels. The graph holds the whole step: status
+// resets, kernels, the read-back, assigns. KILN_CUDA_GRAPH=0 launches on the
+// stream instead. Kernels use no atomics, so a step is bitwise reproducible.
+// Nothing is allocated, compiled or captured in a step.
 #include "codegen/cuda/CudaLower.h"
 #include "ir/Error.h"
 #include "runtime/Backends.h"
@@ -21,6 +25,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <iostream>
 
 namespace kiln {
@@ -35,13 +40,24 @@ struct Step {
   std::vector<void *> params; ///< pointers into args, for cuLaunchKernel
 };
 
+/// One of the two slots steps run in, in turn.
+struct Slot {
+  std::byte *staging = nullptr; ///< pinned: the inputs as the host writes them
+  CUdeviceptr inputs = 0;       ///< their device copy, which the kernels read
+  std::byte *back = nullptr;    ///< pinned: label statuses and outputs, copied back within the step
+  std::vector<Step> steps;      ///< the launches, with this slot's input pointers
+  CUgraph graph = nullptr;
+  CUgraphExec exec = nullptr;
+  CUevent uploaded = nullptr; ///< the inputs' copy is done (staging may be written again)
+  CUevent computed = nullptr; ///< the step is done
+};
+
 bool graphsEnabled() {
   const char *e = std::getenv("KILN_CUDA_GRAPH");
   return !(e && std::string(e) == "0");
 }
 
-/// Outputs up to this size are copied back within each step (see load()).
-constexpr size_t kMirroredOutputBytes = size_t{1} << 20;
+size_t aligned(size_t n) { return (n + 255) / 256 * 256; }
 
 class CudaExecutable final : public Executable {
 public:
@@ -85,7 +101,8 @@ public:
          << " (" << (driverIsEmulator() && !compileOnly_ ? "emulator library " : "cubin ")
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
-        os << ", device " << deviceName_ << (useGraph_ ? ", graph replay" : ", stream launches");
+        os << ", inputs 2 x " << inputBytes_ << " bytes, device " << deviceName_
+           << (useGraph_ ? ", graph replay" : ", stream launches");
       os << ", " << seconds_ << " s\n";
     }
   }
@@ -95,20 +112,28 @@ public:
       return;
     const DriverApi &d = driver();
     d.cuCtxSetCurrent(currentDevice().context);
-    if (exec_)
-      d.cuGraphExecDestroy(exec_);
-    if (cuGraph_)
-      d.cuGraphDestroy(cuGraph_);
-    if (stream_)
-      d.cuStreamSynchronize(stream_), d.cuStreamDestroy_v2(stream_);
+    for (CUstream s : {upload_, stream_})
+      if (s)
+        d.cuStreamSynchronize(s);
+    for (Slot &s : slots_) {
+      if (s.exec)
+        d.cuGraphExecDestroy(s.exec);
+      if (s.graph)
+        d.cuGraphDestroy(s.graph);
+      for (CUevent e : {s.uploaded, s.computed})
+        if (e)
+          d.cuEventDestroy_v2(e);
+    }
+    for (CUstream s : {upload_, stream_})
+      if (s)
+        d.cuStreamDestroy_v2(s);
     if (module_)
       d.cuModuleUnload(module_);
-    if (arena_)
-      d.cuMemFree_v2(arena_);
-    if (host_)
-      d.cuMemFreeHost(host_);
-    if (outputs_)
-      d.cuMemFreeHost(outputs_);
+    for (CUdeviceptr p : {arena_, inputs_})
+      if (p)
+        d.cuMemFree_v2(p);
+    if (pinned_)
+      d.cuMemFreeHost(pinned_);
   }
 
   const Graph &graph() const override { return *graph_; }
@@ -117,125 +142,186 @@ public:
     int b = signatureBuffer(name);
     const TensorType &want = prog_.program.buffers[b].type;
     KILN_USER_CHECK(want == t.type()) << "'" << name << "' is " << typeString(want) << ", got " << typeString(t.type());
-    if (prog_.program.buffers[b].role == BufferRole::Input)
-      std::memcpy(hostAt(b), t.bytes(), t.byteSize());
-    else
-      KILN_CU(cuMemcpyHtoD_v2, deviceAt(b), t.bytes(), t.byteSize());
+    if (isInput(b)) {
+      std::memcpy(nextInput(b), t.bytes(), t.byteSize());
+      return;
+    }
+    drain();
+    KILN_CU(cuMemcpyHtoD_v2, deviceAt(b, 0), t.bytes(), t.byteSize());
   }
 
   HostTensor get(const std::string &name) const override {
     int b = signatureBuffer(name);
     HostTensor t(prog_.program.buffers[b].type);
-    if (prog_.program.buffers[b].role == BufferRole::Input)
-      std::memcpy(t.bytes(), hostAt(b), t.byteSize());
-    else
-      KILN_CU(cuMemcpyDtoH_v2, t.bytes(), deviceAt(b), t.byteSize());
+    if (isInput(b)) { // the value the next step will read
+      int slot = written_[b] || last_ < 0 ? next_ : last_;
+      std::memcpy(t.bytes(), stagingAt(b, slot), t.byteSize());
+      return t;
+    }
+    drain();
+    KILN_CU(cuMemcpyDtoH_v2, t.bytes(), deviceAt(b, 0), t.byteSize());
     return t;
   }
 
   void *inputData(const std::string &name) override {
     int b = signatureBuffer(name);
-    return prog_.program.buffers[b].role == BufferRole::Input ? hostAt(b) : nullptr;
-  }
-
-  void run() override {
-    requireDevice();
-    const Program &p = prog_.program;
-    if (useGraph_) {
-      if (!exec_) {
-        KILN_CU(cuStreamBeginCapture_v2, stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
-        enqueue();
-        KILN_CU(cuStreamEndCapture, stream_, &cuGraph_);
-        KILN_CU(cuGraphInstantiateWithFlags, &exec_, cuGraph_, 0);
-      }
-      KILN_CU(cuGraphLaunch, exec_, stream_);
-    } else {
-      enqueue();
-    }
-    KILN_CU(cuStreamSynchronize, stream_);
-    for (const LabelCheck &c : p.checks) {
-      const auto *st = static_cast<const int64_t *>(hostAt(c.buffer));
-      KILN_RUNTIME_CHECK(st[0] == 0) << c.op << ": label " << st[1] << " of row " << st[0] - 1 << " is outside [0,"
-                                     << c.classes << ")";
-    }
-  }
-
-  HostTensor output(size_t i) const override {
-    requireDevice();
-    const Program &p = prog_.program;
-    KILN_USER_CHECK(i < p.outputs.size()) << "output " << i << " requested, the graph has " << p.outputs.size();
-    HostTensor t(p.buffers[p.outputs[i]].type);
-    if (outputAt_[i] >= 0) // copied into pinned memory at the end of the step
-      std::memcpy(t.bytes(), static_cast<std::byte *>(outputs_) + outputAt_[i], t.byteSize());
-    else
-      KILN_CU(cuMemcpyDtoH_v2, t.bytes(), deviceAt(p.outputs[i]), t.byteSize());
-    return t;
+    return isInput(b) ? nextInput(b) : nullptr;
   }
 
   double compileSeconds() const override { return seconds_; }
   std::string backend() const override { return "cuda"; }
 
+protected:
+  void runStep() override {
+    beginStep();
+    while (!inFlight_.empty())
+      waitStep();
+  }
+
+  void beginStep() override {
+    requireDevice();
+    if (inFlight_.size() == 2)
+      waitStep(); // its slot's read-back is about to be reused
+    // The slot's previous step has been waited for (at most two are in flight),
+    // so its staging, device inputs and read-back are free.
+    Slot &s = slots_[next_];
+    // Inputs not written for this step keep the value the last step read.
+    if (last_ >= 0)
+      for (int b : inputBuffers_)
+        if (!written_[b])
+          std::memcpy(stagingAt(b, next_), stagingAt(b, last_), prog_.program.buffers[b].type.byteSize());
+    if (inputBytes_) {
+      KILN_CU(cuMemcpyHtoDAsync_v2, s.inputs, s.staging, inputBytes_, upload_);
+      KILN_CU(cuEventRecord, s.uploaded, upload_);
+      KILN_CU(cuStreamWaitEvent, stream_, s.uploaded, 0);
+    }
+    if (useGraph_)
+      KILN_CU(cuGraphLaunch, s.exec, stream_);
+    else
+      enqueue(next_);
+    KILN_CU(cuEventRecord, s.computed, stream_);
+    inFlight_.push_back(next_);
+    last_ = next_;
+    next_ ^= 1;
+    std::fill(written_.begin(), written_.end(), false);
+  }
+
+  void waitStep() override {
+    if (inFlight_.empty())
+      return;
+    int slot = inFlight_.front();
+    inFlight_.pop_front();
+    KILN_CU(cuEventSynchronize, slots_[slot].computed);
+    current_ = slot;
+    for (size_t i = 0; i < prog_.program.checks.size(); ++i) {
+      const LabelCheck &c = prog_.program.checks[i];
+      const auto *st = reinterpret_cast<const int64_t *>(slots_[slot].back + 16 * i);
+      KILN_RUNTIME_CHECK(st[0] == 0) << c.op << ": label " << st[1] << " of row " << st[0] - 1 << " is outside [0,"
+                                     << c.classes << ")";
+    }
+  }
+
+  HostTensor stepOutput(size_t i) const override {
+    requireDevice();
+    const Program &p = prog_.program;
+    KILN_USER_CHECK(i < p.outputs.size()) << "output " << i << " requested, the graph has " << p.outputs.size();
+    HostTensor t(p.buffers[p.outputs[i]].type);
+    std::memcpy(t.bytes(), slots_[current_].back + outputAt_[i], t.byteSize());
+    return t;
+  }
+
 private:
-  /// Module, functions, arena, pinned staging, stream, launch arguments.
+  /// Module, functions, arena, slots, streams, launch arguments.
   void load(const std::vector<char> &cubin) {
     const Program &p = prog_.program;
     KILN_CU(cuModuleLoadData, &module_, cubin.data());
     KILN_CU(cuMemAlloc_v2, &arena_, layout_.bytes);
-    // Pinned host mirror of the arena's layout: staging for inputs and the
-    // read-back of label statuses (other places are unused).
-    KILN_CU(cuMemAllocHost_v2, &host_, layout_.bytes);
-    std::memset(host_, 0, layout_.bytes);
-    // Small outputs (a loss, an accuracy, predictions) come back within the
-    // step, into pinned memory of their own: output() then needs no transfer.
-    outputAt_.assign(p.outputs.size(), -1);
-    size_t outputBytes = 0;
-    for (size_t i = 0; i < p.outputs.size(); ++i)
-      if (size_t n = p.buffers[p.outputs[i]].type.byteSize(); n > 0 && n <= kMirroredOutputBytes) {
-        outputAt_[i] = static_cast<int64_t>(outputBytes);
-        outputBytes += (n + 255) / 256 * 256;
+    // A slot's inputs, packed, so that one copy uploads them.
+    inputAt_.assign(p.buffers.size(), -1);
+    written_.assign(p.buffers.size(), false);
+    for (size_t b = 0; b < p.buffers.size(); ++b)
+      if (p.buffers[b].role == BufferRole::Input && p.buffers[b].type.byteSize()) {
+        inputAt_[b] = static_cast<int64_t>(inputBytes_);
+        inputBuffers_.push_back(static_cast<int>(b));
+        inputBytes_ += aligned(p.buffers[b].type.byteSize());
       }
-    if (outputBytes) {
-      KILN_CU(cuMemAllocHost_v2, &outputs_, outputBytes);
-      std::memset(outputs_, 0, outputBytes); // as the zeroed arena, before the first step
+    // A slot's read-back: 16 bytes of status per label check, then the outputs.
+    outputAt_.clear();
+    backBytes_ = aligned(16 * p.checks.size());
+    for (int o : p.outputs) {
+      outputAt_.push_back(static_cast<int64_t>(backBytes_));
+      backBytes_ += aligned(p.buffers[o].type.byteSize());
     }
+    const size_t slotBytes = inputBytes_ + backBytes_;
+    KILN_CU(cuMemAllocHost_v2, reinterpret_cast<void **>(&pinned_), std::max<size_t>(2 * slotBytes, 1));
+    std::memset(pinned_, 0, 2 * slotBytes); // zero inputs and outputs, as the zeroed arena
+    if (inputBytes_)
+      KILN_CU(cuMemAlloc_v2, &inputs_, 2 * inputBytes_);
     KILN_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
+    KILN_CU(cuStreamCreate, &upload_, CU_STREAM_NON_BLOCKING);
     KILN_CU(cuMemsetD8Async, arena_, 0, layout_.bytes, stream_);
     KILN_CU(cuStreamSynchronize, stream_);
-    steps_.resize(prog_.launches.size());
-    for (size_t i = 0; i < prog_.launches.size(); ++i) {
-      Step &s = steps_[i];
-      s.kernel = &prog_.kernels.at(prog_.launches[i].kernel);
-      KILN_CU(cuModuleGetFunction, &s.fn, module_, s.kernel->name.c_str());
-      for (int b : prog_.launches[i].args)
-        s.args.push_back(deviceAt(b));
-      for (CUdeviceptr &a : s.args)
-        s.params.push_back(&a);
+    for (int i = 0; i < 2; ++i) {
+      Slot &s = slots_[i];
+      s.staging = pinned_ + i * slotBytes;
+      s.back = s.staging + inputBytes_;
+      s.inputs = inputs_ ? inputs_ + i * inputBytes_ : 0;
+      KILN_CU(cuEventCreate, &s.uploaded, CU_EVENT_DISABLE_TIMING);
+      KILN_CU(cuEventCreate, &s.computed, CU_EVENT_DISABLE_TIMING);
+      s.steps.resize(prog_.launches.size());
+      for (size_t l = 0; l < prog_.launches.size(); ++l) {
+        Step &st = s.steps[l];
+        st.kernel = &prog_.kernels.at(prog_.launches[l].kernel);
+        KILN_CU(cuModuleGetFunction, &st.fn, module_, st.kernel->name.c_str());
+        for (int b : prog_.launches[l].args)
+          st.args.push_back(deviceAt(b, i));
+        for (CUdeviceptr &a : st.args)
+          st.params.push_back(&a);
+      }
     }
     useGraph_ = graphsEnabled();
+    if (useGraph_) // each slot's step, captured once
+      for (int i = 0; i < 2; ++i) {
+        KILN_CU(cuStreamBeginCapture_v2, stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+        enqueue(i);
+        KILN_CU(cuStreamEndCapture, stream_, &slots_[i].graph);
+        KILN_CU(cuGraphInstantiateWithFlags, &slots_[i].exec, slots_[i].graph, 0);
+      }
   }
 
-  /// One step's work on the stream.
-  void enqueue() {
+  /// One step's work in slot `slot` on the compute stream (the inputs are there).
+  void enqueue(int slot) {
     const Program &p = prog_.program;
-    for (size_t b = 0; b < p.buffers.size(); ++b)
-      if (p.buffers[b].role == BufferRole::Input && p.buffers[b].type.byteSize())
-        KILN_CU(cuMemcpyHtoDAsync_v2, deviceAt(b), hostAt(b), p.buffers[b].type.byteSize(), stream_);
+    Slot &s = slots_[slot];
     for (const LabelCheck &c : p.checks)
-      KILN_CU(cuMemsetD8Async, deviceAt(c.buffer), 0, 2 * sizeof(int64_t), stream_);
-    for (Step &s : steps_) {
-      const CudaKernel &k = *s.kernel;
-      KILN_CU(cuLaunchKernel, s.fn, static_cast<unsigned>(k.grid[0]), static_cast<unsigned>(k.grid[1]),
+      KILN_CU(cuMemsetD8Async, deviceAt(c.buffer, slot), 0, 2 * sizeof(int64_t), stream_);
+    for (Step &st : s.steps) {
+      const CudaKernel &k = *st.kernel;
+      KILN_CU(cuLaunchKernel, st.fn, static_cast<unsigned>(k.grid[0]), static_cast<unsigned>(k.grid[1]),
               static_cast<unsigned>(k.grid[2]), k.block[0], k.block[1], k.block[2], k.sharedBytes, stream_,
-              s.params.data(), nullptr);
+              st.params.data(), nullptr);
     }
-    for (const LabelCheck &c : p.checks)
-      KILN_CU(cuMemcpyDtoHAsync_v2, hostAt(c.buffer), deviceAt(c.buffer), 2 * sizeof(int64_t), stream_);
+    for (size_t i = 0; i < p.checks.size(); ++i)
+      KILN_CU(cuMemcpyDtoHAsync_v2, s.back + 16 * i, deviceAt(p.checks[i].buffer, slot), 2 * sizeof(int64_t),
+              stream_);
     for (size_t i = 0; i < p.outputs.size(); ++i)
-      if (outputAt_[i] >= 0)
-        KILN_CU(cuMemcpyDtoHAsync_v2, static_cast<std::byte *>(outputs_) + outputAt_[i], deviceAt(p.outputs[i]),
-                p.buffers[p.outputs[i]].type.byteSize(), stream_);
+      if (size_t n = p.buffers[p.outputs[i]].type.byteSize())
+        KILN_CU(cuMemcpyDtoHAsync_v2, s.back + outputAt_[i], deviceAt(p.outputs[i], slot), n, stream_);
     for (auto [t, v] : p.assigns)
-      KILN_CU(cuMemcpyDtoDAsync_v2, deviceAt(t), deviceAt(v), p.buffers[t].type.byteSize(), stream_);
+      KILN_CU(cuMemcpyDtoDAsync_v2, deviceAt(t, slot), deviceAt(v, slot), p.buffers[t].type.byteSize(), stream_);
+  }
+
+  /// Staging of input `b` for the next step, once the copy that last read it
+  /// (the upload of a step still in flight) is done.
+  void *nextInput(int b) {
+    KILN_CU(cuEventSynchronize, slots_[next_].uploaded);
+    written_[b] = true;
+    return stagingAt(b, next_);
+  }
+  /// Waits for every step in flight (they stay to be waited for).
+  void drain() const {
+    if (!inFlight_.empty())
+      KILN_CU(cuEventSynchronize, slots_[inFlight_.back()].computed);
   }
 
   int signatureBuffer(const std::string &name) const {
@@ -250,8 +336,13 @@ private:
                                       << " was compiled only (no device); it cannot run";
     currentDevice();
   }
-  CUdeviceptr deviceAt(int b) const { return arena_ + layout_.offset[b]; }
-  void *hostAt(int b) const { return static_cast<std::byte *>(host_) + layout_.offset[b]; }
+  bool isInput(int b) const { return inputAt_[b] >= 0; }
+  /// Where buffer `b` (or the input it views) is on the device in slot `slot`.
+  CUdeviceptr deviceAt(int b, int slot) const {
+    int s = prog_.program.storageOf(b);
+    return isInput(s) ? slots_[slot].inputs + inputAt_[s] : arena_ + layout_.offset[b];
+  }
+  std::byte *stagingAt(int b, int slot) const { return slots_[slot].staging + inputAt_[b]; }
 
   std::unique_ptr<Graph> graph_;
   CudaProgram prog_;
@@ -259,14 +350,18 @@ private:
   bool compileOnly_ = false, useGraph_ = false;
   std::string deviceName_;
   CUmodule module_ = nullptr;
-  CUdeviceptr arena_ = 0;
-  void *host_ = nullptr;
-  void *outputs_ = nullptr;          ///< pinned copies of the small outputs
-  std::vector<int64_t> outputAt_;    ///< offset of output i in outputs_, or -1 (fetched on demand)
-  CUstream stream_ = nullptr;
-  CUgraph cuGraph_ = nullptr;
-  CUgraphExec exec_ = nullptr;
-  std::vector<Step> steps_;
+  CUdeviceptr arena_ = 0, inputs_ = 0;
+  std::byte *pinned_ = nullptr;     ///< both slots' staging and read-back
+  std::vector<int64_t> inputAt_;    ///< offset of a buffer in a slot's inputs, or -1
+  std::vector<int> inputBuffers_;   ///< the inputs with bytes
+  std::vector<int64_t> outputAt_;   ///< offset of output i in a slot's read-back
+  size_t inputBytes_ = 0, backBytes_ = 0;
+  Slot slots_[2];
+  std::vector<bool> written_;       ///< inputs written for the next step
+  int next_ = 0, last_ = -1;        ///< the slot of the next step, of the last one begun
+  int current_ = 0;                 ///< the slot whose outputs output() gives
+  std::deque<int> inFlight_;        ///< slots of the steps begun and not waited for, oldest first
+  CUstream stream_ = nullptr, upload_ = nullptr;
   double seconds_ = 0;
 };
 

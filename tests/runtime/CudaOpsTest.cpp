@@ -326,8 +326,9 @@ TEST(CudaLaunchGroups, IndependentKernelsShareALaunchAndDependentOnesDoNot) {
   }
   EXPECT_EQ(members, (std::vector<std::vector<std::string>>{{"exp1", "neg2"}, {"add3", "tanh4"}}));
   EXPECT_TRUE(assemblesForSm90(g));
-  if (hasCudaBackend())
+  if (hasCudaBackend()) {
     EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
+  }
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
@@ -401,8 +402,9 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
         // With k = 50 an operand whose contiguous index is p stays scalar.
         size_t want = k % 4 ? static_cast<size_t>(ta) + static_cast<size_t>(!tb) : 2;
         EXPECT_EQ(vectors, want) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
-        if (hasCudaBackend())
+        if (hasCudaBackend()) {
           EXPECT_TRUE(sameAsInterpreter(g, "cuda")) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
+        }
       }
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
@@ -468,9 +470,9 @@ TEST(CudaTf32, GemmsOnTensorCoresMultiplyRoundedInputs) {
 #endif
 }
 
-// Outputs up to 1 MB come back within the step into pinned memory, larger
-// ones are fetched when asked for: both are the current step's after each run.
-TEST(CudaOutputs, SmallOnesWithTheStepLargeOnesOnDemand) {
+// Every output comes back within its step into the slot's pinned memory,
+// small or large (1.44 MB here): both are the current step's after each run.
+TEST(CudaOutputs, SmallAndLargeOnesAreTheCurrentSteps) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   Graph g("outputs");
