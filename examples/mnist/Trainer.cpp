@@ -20,6 +20,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <type_traits>
 
 namespace kiln::mnist {
 
@@ -32,39 +33,34 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 /// Images per eval step; the last partial batch is padded with zeros.
 constexpr int64_t kEvalBatch = 1000;
 
-/// The training order of epoch `epoch`: a pure function of (seed, epoch).
-std::vector<int64_t> epochOrder(int64_t n, uint64_t seed, int epoch) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(epoch) + 1);
-  for (int64_t i = n - 1; i > 0; --i) { // Fisher-Yates with our own draw, identical on every platform
-    int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
-  }
-  return order;
+/// Gathers rows `rows` of `from` (rows of `width` elements of T) into `to`,
+/// which holds `batch` rows; rows past rows.size() are zeros.
+template <class T>
+void gatherRows(T *to, const T *from, std::span<const int64_t> rows, int64_t width, int64_t batch) {
+  const size_t rowBytes = sizeof(T) * static_cast<size_t>(width);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(to + static_cast<int64_t>(i) * width, from + rows[i] * width, rowBytes);
+  std::memset(to + static_cast<int64_t>(rows.size()) * width, 0, rowBytes * (batch - rows.size()));
 }
 
-/// Copies rows `rows` of split into the x and y inputs of `exe` (zeros past rows.size()).
+/// Writes rows `rows` of split into the x and y inputs of `exe` (zeros past
+/// rows.size()): straight into the input's memory where the backend has it.
 void fillBatch(Executable &exe, const MnistSplit &split, std::span<const int64_t> rows, int64_t batch, bool labels) {
   const int64_t pixels = split.x.numel() / std::max<int64_t>(split.size(), 1);
-  HostTensor x(TensorType{DType::F32, Shape{batch, 1, 28, 28}});
-  KILN_INTERNAL_CHECK(x.numel() == batch * pixels) << "images are not 28x28";
-  const float *src = split.x.data<float>();
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(x.data<float>() + i * pixels, src + rows[i] * pixels, sizeof(float) * pixels);
-  if (void *dst = exe.inputData("x"))
-    std::memcpy(dst, x.bytes(), x.byteSize());
-  else
-    exe.set("x", x);
-  if (!labels)
-    return;
-  HostTensor y(TensorType{DType::I32, Shape{batch}});
-  for (size_t i = 0; i < rows.size(); ++i)
-    y.data<int32_t>()[i] = split.y.data<int32_t>()[rows[i]];
-  if (void *dst = exe.inputData("y"))
-    std::memcpy(dst, y.bytes(), y.byteSize());
-  else
-    exe.set("y", y);
+  KILN_INTERNAL_CHECK(pixels == 28 * 28) << "images are not 28x28";
+  auto fill = [&](const std::string &name, const auto *from, int64_t width, TensorType type) {
+    using T = std::remove_cv_t<std::remove_pointer_t<decltype(from)>>;
+    if (void *dst = exe.inputData(name)) {
+      gatherRows(static_cast<T *>(dst), from, rows, width, batch);
+      return;
+    }
+    HostTensor t(type);
+    gatherRows(t.data<T>(), from, rows, width, batch);
+    exe.set(name, t);
+  };
+  fill("x", split.x.data<float>(), pixels, TensorType{DType::F32, Shape{batch, 1, 28, 28}});
+  if (labels)
+    fill("y", split.y.data<int32_t>(), 1, TensorType{DType::I32, Shape{batch}});
 }
 
 void setScalarInput(Executable &exe, const std::string &name, DType t, double v) {
@@ -85,19 +81,16 @@ struct Accuracy {
 };
 
 /// Evaluates `exe` (an eval step) on the first `limit` images of `split`.
+/// Batch k+1 is written and begun before batch k's outputs are read, so a
+/// device computes one batch while the host prepares the next.
 Accuracy evaluate(Executable &exe, const MnistSplit &split, int64_t limit) {
   int64_t n = limit > 0 ? std::min(limit, split.size()) : split.size();
   Accuracy a;
   a.preds.reserve(static_cast<size_t>(n));
   double lossSum = 0;
   int64_t correct = 0;
-  std::vector<int64_t> rows;
-  for (int64_t start = 0; start < n; start += kEvalBatch) {
+  auto consume = [&](int64_t start) { // the outputs of the batch at `start`, once waited for
     int64_t count = std::min(kEvalBatch, n - start);
-    rows.resize(static_cast<size_t>(count));
-    std::iota(rows.begin(), rows.end(), start);
-    fillBatch(exe, split, rows, kEvalBatch, false);
-    exe.run();
     HostTensor probs = exe.output(0), preds = exe.output(1);
     const int64_t classes = probs.shape().back();
     for (int64_t i = 0; i < count; ++i) {
@@ -108,6 +101,21 @@ Accuracy evaluate(Executable &exe, const MnistSplit &split, int64_t limit) {
       correct += pred == label;
       a.preds.push_back(pred);
     }
+  };
+  std::vector<int64_t> rows;
+  for (int64_t start = 0; start < n; start += kEvalBatch) {
+    rows.resize(static_cast<size_t>(std::min(kEvalBatch, n - start)));
+    std::iota(rows.begin(), rows.end(), start);
+    fillBatch(exe, split, rows, kEvalBatch, false);
+    exe.start();
+    if (start > 0) {
+      exe.wait();
+      consume(start - kEvalBatch);
+    }
+  }
+  if (n > 0) {
+    exe.wait();
+    consume((n - 1) / kEvalBatch * kEvalBatch);
   }
   a.loss = n ? lossSum / n : 0;
   a.acc = n ? static_cast<double>(correct) / n : 0;
@@ -181,19 +189,38 @@ public:
   Executable &eval() { return *eval_; }
   double compileSeconds() const { return compileSeconds_; }
 
-  /// One step on `rows`; returns (loss, correct count).
-  std::pair<double, double> step(const MnistSplit &split, std::span<const int64_t> rows, int64_t globalStep) {
+  /// A train step begun and not yet finished.
+  struct Begun {
+    Executable *exe = nullptr;
+    bool partial = false;
+  };
+
+  /// Writes the batch `rows` and begins a step on it; a step begun before
+  /// may still be running (finish() it after this: steps finish in order).
+  Begun begin(const MnistSplit &split, std::span<const int64_t> rows, int64_t globalStep) {
     bool partial = static_cast<int64_t>(rows.size()) != opt_.batchSize;
     Executable &exe = partial ? *trainRest_ : *train_;
     if (partial)
-      copyWeights(*train_, exe);
+      copyWeights(*train_, exe); // waits for the steps in flight
     fillBatch(exe, split, rows, static_cast<int64_t>(rows.size()), true);
     setScalarInput(exe, "key", DType::I64, static_cast<double>(globalStep));
     setScalarInput(exe, "lr", DType::F32, built_.learningRate);
-    exe.run();
-    if (partial)
-      copyWeights(exe, *train_);
-    return {exe.output(0).at(0), exe.output(1).at(0)};
+    exe.start();
+    return {&exe, partial};
+  }
+
+  /// Waits for the oldest step begun; returns its (loss, correct count).
+  std::pair<double, double> finish(const Begun &b) {
+    b.exe->wait();
+    std::pair<double, double> r{b.exe->output(0).at(0), b.exe->output(1).at(0)};
+    if (b.partial)
+      copyWeights(*b.exe, *train_);
+    return r;
+  }
+
+  /// One step on `rows`, waited for; returns (loss, correct count).
+  std::pair<double, double> step(const MnistSplit &split, std::span<const int64_t> rows, int64_t globalStep) {
+    return finish(begin(split, rows, globalStep));
   }
 
   /// Makes the eval step see the current weights.
@@ -258,6 +285,17 @@ void renderGraph(const fs::path &dir, const Graph &g) {
 }
 } // namespace
 
+std::vector<int64_t> epochOrder(int64_t n, uint64_t seed, int epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(epoch) + 1);
+  for (int64_t i = n - 1; i > 0; --i) { // Fisher-Yates with our own draw, identical on every platform
+    int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  return order;
+}
+
 std::string resultsTable(const TrainReport &r) {
   // Accuracy rounded once to hundredths of a percent; the error is its
   // complement, so the two columns always add up to 100.
@@ -309,14 +347,25 @@ TrainReport trainMnist(const TrainOptions &opt, const MnistData &data, std::ostr
     ProgressBar bar(out, steps, opt.interactive);
     double lossSum = 0, correct = 0;
     int64_t seen = 0;
-    for (int64_t st = 0; st < steps; ++st) {
-      int64_t begin = st * opt.batchSize, count = std::min(opt.batchSize, n - begin);
-      auto [loss, right] = s.step(data.train, std::span(order).subspan(begin, count), epoch * steps + st);
-      losses.push_back(static_cast<float>(loss));
-      lossSum += loss * count;
-      correct += right;
-      seen += count;
-      bar.update(st + 1, lossSum / seen, correct / seen);
+    auto rowsOf = [&](int64_t st) {
+      int64_t first = st * opt.batchSize;
+      return std::span(order).subspan(first, std::min(opt.batchSize, n - first));
+    };
+    // Step st+1 is written and begun before step st is finished and read, so
+    // a device computes one step while the host prepares the next.
+    Session::Begun running;
+    for (int64_t st = 0; st <= steps; ++st) {
+      Session::Begun next = st < steps ? s.begin(data.train, rowsOf(st), epoch * steps + st) : Session::Begun{};
+      if (st > 0) {
+        auto [loss, right] = s.finish(running);
+        int64_t count = static_cast<int64_t>(rowsOf(st - 1).size());
+        losses.push_back(static_cast<float>(loss));
+        lossSum += loss * count;
+        correct += right;
+        seen += count;
+        bar.update(st, lossSum / seen, correct / seen);
+      }
+      running = next;
     }
     s.syncEval();
     Accuracy val = evaluate(s.eval(), data.test, opt.limitTest);
@@ -374,18 +423,38 @@ double benchmarkTrainStep(const TrainOptions &opt, const MnistData &data, int st
   std::vector<int64_t> order = epochOrder(data.train.size(), opt.seed, 0);
   const int64_t batches = data.train.size() / opt.batchSize;
   KILN_USER_CHECK(batches > 0) << "the training set has fewer images than one batch";
+  auto rowsOf = [&](int64_t i) { return std::span(order).subspan(i % batches * opt.batchSize, opt.batchSize); };
+  auto medianOf = [](std::vector<double> &v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  // Each step written, run and read before the next one begins.
   std::vector<double> ms;
-  for (int i = -3; i < steps; ++i) {
-    int64_t b = (i + 3) % batches;
-    auto rows = std::span(order).subspan(b * opt.batchSize, opt.batchSize);
+  int64_t done = 0;
+  for (int i = -3; i < steps; ++i, ++done) {
     auto t0 = Clock::now();
-    s.step(data.train, rows, i + 3);
+    s.step(data.train, rowsOf(done), done);
     if (i >= 0)
       ms.push_back(secondsSince(t0) * 1000);
   }
-  std::sort(ms.begin(), ms.end());
-  double median = ms[ms.size() / 2];
+  double median = medianOf(ms);
   out << "steps " << steps << ", min " << fixed(ms.front(), 3) << " ms, max " << fixed(ms.back(), 3) << " ms\n";
+  if (opt.device == "cuda") { // the only backend whose start() returns before the step is done
+    // As training runs them: step k+1 written and begun before step k is read.
+    std::vector<double> piped;
+    Session::Begun running = s.begin(data.train, rowsOf(done), done);
+    for (int i = 0; i < steps; ++i) {
+      ++done;
+      auto t0 = Clock::now();
+      Session::Begun next = s.begin(data.train, rowsOf(done), done);
+      s.finish(running);
+      running = next;
+      piped.push_back(secondsSince(t0) * 1000);
+    }
+    s.finish(running);
+    out << "pipelined as in training (step k+1 begun before step k is read): median " << fixed(medianOf(piped), 3)
+        << " ms per step\n";
+  }
   return median;
 }
 

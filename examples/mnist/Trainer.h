@@ -7,6 +7,10 @@
 // optimizer state. Everything is seeded: shuffling is a pure function of
 // (seed, epoch) and dropout masks of (seed, global step), so a run resumed
 // from an epoch-end checkpoint ends with the same weights, bit for bit.
+// Steps are pipelined: step k+1's batch is written and the step begun before
+// step k's loss is read (Executable::start/wait), so a GPU computes one step
+// while the host prepares the next; the figures are those of running the
+// steps one at a time.
 #ifndef KILN_EXAMPLES_MNIST_TRAINER_H
 #define KILN_EXAMPLES_MNIST_TRAINER_H
 
@@ -58,6 +62,10 @@ struct TrainReport {
 
 /// Trains as configured, printing the summary, one bar per epoch and the results table.
 TrainReport trainMnist(const TrainOptions &opt, const MnistData &data, std::ostream &out);
+
+/// The order in which epoch `epoch` (from 0) visits the first `n` training
+/// images: a pure function of (n, seed, epoch), the same on every platform.
+std::vector<int64_t> epochOrder(int64_t n, uint64_t seed, int epoch);
 
 /// Evaluates a checkpoint on the test set; prints and returns the test accuracy.
 double evaluateCheckpoint(const TrainOptions &opt, const std::string &checkpoint, const MnistData &data,

@@ -3,14 +3,18 @@
 // Short runs only: the suite must stay fast on two cores. The figures asserted
 // are far below what the models reach, but far above chance (10%), so a broken
 // gradient, optimizer or data path fails them.
+#include "examples/mnist/Models.h"
 #include "examples/mnist/Trainer.h"
 #include "ir/Error.h"
+#include "runtime/Backends.h"
 #include "runtime/Executable.h"
 #include "runtime/Safetensors.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -134,6 +138,86 @@ TEST_F(MnistTrain, WritesEveryOutputFile) {
   EXPECT_EQ(ck.metadata.at("model"), "linear");
   EXPECT_EQ(ck.tensors.at("dense.kernel").shape(), (Shape{784, 10}));
   fs::remove_all(dir);
+}
+
+/// The loss of every step of the first epoch of `model` on the first `n`
+/// training images, each step run and read before the next is written: the
+/// oracle of the trainer's pipeline (which begins step k+1 before it reads
+/// step k). Same model, order, batches, step keys and backend as trainMnist.
+std::vector<double> oneStepAtATime(const TrainOptions &o, const MnistData &data, int64_t n) {
+  Model model = makeModel(o.model, o.seed);
+  BuiltModel built = model.build(o.batchSize);
+  CompileOptions co;
+  co.backend = o.device;
+  std::unique_ptr<Executable> full = compile(*built.train, co), rest;
+  if (n % o.batchSize)
+    rest = compile(*model.trainGraph(n % o.batchSize), co);
+  for (const auto *init : {&built.initialParams, &built.initialState})
+    for (const auto &[name, t] : *init)
+      full->set(name, t);
+  auto copyWeights = [](Executable &from, Executable &to) {
+    for (const auto *list : {&to.graph().params(), &to.graph().states()})
+      for (const Node *p : *list)
+        to.set(p->name(), from.get(p->name()));
+  };
+  std::vector<int64_t> order = epochOrder(n, o.seed, 0);
+  std::vector<double> losses;
+  for (int64_t first = 0, step = 0; first < n; first += o.batchSize, ++step) {
+    int64_t count = std::min(o.batchSize, n - first);
+    Executable &e = count == o.batchSize ? *full : *rest;
+    if (&e == rest.get())
+      copyWeights(*full, e);
+    HostTensor x(TensorType{DType::F32, Shape{count, 1, 28, 28}}), y(TensorType{DType::I32, Shape{count}});
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t row = order[static_cast<size_t>(first + i)];
+      std::memcpy(x.data<float>() + i * 784, data.train.x.data<float>() + row * 784, 784 * sizeof(float));
+      y.data<int32_t>()[i] = data.train.y.data<int32_t>()[row];
+    }
+    e.set("x", x);
+    e.set("y", y);
+    if (e.graph().findSignatureNode("key"))
+      e.set("key", HostTensor::scalar(DType::I64, static_cast<double>(step)));
+    if (e.graph().findSignatureNode("lr"))
+      e.set("lr", HostTensor::scalar(DType::F32, built.learningRate));
+    e.run();
+    losses.push_back(e.output(0).at(0));
+    if (&e == rest.get())
+      copyWeights(e, *full);
+  }
+  return losses;
+}
+
+/// Trains one epoch of the mlp on `backend` and compares each step's loss in
+/// batch_loss.csv with the oracle's (the csv keeps 6 decimals).
+void expectEachStepsOwnLoss(const MnistData &data, const std::string &backend) {
+  TrainOptions o;
+  o.model = "mlp";
+  o.device = backend;
+  o.epochs = 1;
+  o.limitTrain = 1000; // 8 steps, the last one partial (104 images)
+  o.limitTest = 1000;
+  fs::path dir = freshDir("losses-" + backend);
+  o.outDir = dir.string();
+  std::ostringstream log;
+  trainMnist(o, data, log);
+  std::vector<double> want = oneStepAtATime(o, data, o.limitTrain), got;
+  std::ifstream csv(dir / "batch_loss.csv");
+  std::string line;
+  std::getline(csv, line); // header
+  while (std::getline(csv, line))
+    got.push_back(std::stod(line.substr(line.find(',') + 1)));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-6) << "step " << i + 1 << " of " << want.size();
+  fs::remove_all(dir);
+}
+
+TEST_F(MnistTrain, EachStepReportsItsOwnLoss) { expectEachStepsOwnLoss(*data, fastBackend()); }
+
+TEST_F(MnistTrain, EachStepReportsItsOwnLossOnCuda) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  expectEachStepsOwnLoss(*data, "cuda");
 }
 
 TEST_F(MnistTrain, ResumeRejectsOtherModel) {
