@@ -7,7 +7,8 @@
 # Runs, each logged to LOGS/NAME.log and summed up at the end:
 #   gpu        nvidia-smi
 #   tests      every CUDA test of kiln_runtime_tests on the GPU (ops and fused patterns against
-#              the interpreter, the report CNN train step, graph replay, random graphs)
+#              the interpreter, the report CNN train step, graph replay, random graphs, the
+#              step protocol) and the pipelined epoch of kiln_examples_tests
 #   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
 #   tf32       the same with --tf32 (tensor cores)
 #   epochs     kiln mnist --device cuda --epochs 3 (seconds per epoch: 469 steps + 10,000 test images)
@@ -39,7 +40,11 @@ step() { # NAME COMMAND...: runs COMMAND when NAME is selected, logging it
 }
 
 step gpu nvidia-smi
-step tests "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*' --gtest_brief=1
+cuda_tests() {
+  "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*:*StepProtocol*/cuda' --gtest_brief=1 &&
+    "$bundle/tests/kiln_examples_tests" --gtest_filter='*OnCuda' --gtest_brief=1
+}
+step tests cuda_tests
 step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step tf32 "$kiln" mnist --device cuda --tf32 --benchmark 200 --no-outputs -v
 step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v
@@ -48,7 +53,7 @@ step compare "$root/bench/compare_gpu.sh" 200
 echo "== summary (NVRTC: ${nvrtc:-not found})"
 printf '%s\n' "${summary[@]}"
 for f in benchmark tf32 compare; do
-  [ -f "$logs/$f.log" ] && grep -h '_ms_median=\|speedup' "$logs/$f.log" | sed "s/^/$f: /"
+  [ -f "$logs/$f.log" ] && grep -h '_ms_median=\|speedup\|pipelined' "$logs/$f.log" | sed "s/^/$f: /"
 done
 [ -f "$logs/run/metrics.csv" ] && cat "$logs/run/metrics.csv"
 exit 0

@@ -30,6 +30,11 @@ std::unique_ptr<Executable> compile(const Graph &g, const CompileOptions &opt) {
   return nullptr;
 }
 
+void Executable::copyFrom(const Executable &from, const std::vector<std::string> &names) {
+  for (const std::string &name : names)
+    set(name, from.get(name));
+}
+
 void Executable::run() {
   runStep();
   kept_.clear();

@@ -60,6 +60,11 @@ public:
   virtual void set(const std::string &name, const HostTensor &t) = 0;
   /// The current value of an input, parameter or state.
   virtual HostTensor get(const std::string &name) const = 0;
+  /// Copies the parameters, state or inputs `names` of `from` (an executable of
+  /// the same model: equal types) into this one, after the steps in flight of both. The
+  /// default goes through the host (get, set); a backend whose values live on a
+  /// device copies device to device when `from` is its own kind.
+  virtual void copyFrom(const Executable &from, const std::vector<std::string> &names);
   /// Host memory of input `name` for writing the next step's batch in place,
   /// or null when the backend's inputs are not host memory (then use set()).
   /// Write the whole input: while a step runs (start()), the memory is the next

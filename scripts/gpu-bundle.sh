@@ -6,7 +6,7 @@
 # Builds kiln without the LLVM CPU backend (-DKILN_WITH_LLVM=OFF, docs/cuda.md) into
 # build-gpu/ and copies into DIR what a GPU machine needs to test and benchmark the CUDA
 # backend with only a CUDA 13 toolkit or driver there:
-#   DIR/tools/kiln, DIR/tests/kiln_runtime_tests   the binaries (libstdc++ linked statically)
+#   DIR/tools/kiln, DIR/tests/kiln_{runtime,examples}_tests   the binaries (libstdc++ static)
 #   DIR/lib/                                       their libraries that are not glibc's or CUDA's
 #   DIR/mnist/                                     the four MNIST files, from $MNIST_DIR
 # On the GPU machine, bench/gpu-check.sh DIR runs the GPU tests and benchmarks from it.
@@ -17,15 +17,15 @@ build=${KILN_GPU_BUILD_DIR:-$root/build-gpu}
 "$root/scripts/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WITH_LLVM=OFF \
   -DCMAKE_EXE_LINKER_FLAGS="-static-libstdc++ -static-libgcc" >/dev/null
-cmake --build "$build" -j "$(nproc)" --target kiln kiln_runtime_tests
+cmake --build "$build" -j "$(nproc)" --target kiln kiln_runtime_tests kiln_examples_tests
 
 rm -rf "$dir"
 mkdir -p "$dir/tools" "$dir/tests" "$dir/lib" "$dir/mnist"
 cp "$build/tools/kiln" "$dir/tools/"
-cp "$build/tests/kiln_runtime_tests" "$dir/tests/"
+cp "$build/tests/kiln_runtime_tests" "$build/tests/kiln_examples_tests" "$dir/tests/"
 # Shared libraries besides glibc's, the C++ runtime's and CUDA's (NVRTC comes from the
 # GPU machine's toolkit: the same major version, and too large to carry).
-for bin in "$dir/tools/kiln" "$dir/tests/kiln_runtime_tests"; do
+for bin in "$dir/tools/kiln" "$dir/tests/kiln_runtime_tests" "$dir/tests/kiln_examples_tests"; do
   ldd "$bin" | awk '$3 ~ /^\// { print $1, $3 }' | while read -r name path; do
     case "$name" in
       libc.so.*|libm.so.*|libdl.so.*|librt.so.*|libpthread.so.*|ld-linux*|libstdc++*|libgcc_s*|libnvrtc*|libcuda.so*) ;;

@@ -68,11 +68,14 @@ void setScalarInput(Executable &exe, const std::string &name, DType t, double v)
     exe.set(name, HostTensor::scalar(t, v));
 }
 
-/// Copies every parameter and state value `dst` has from `src`.
+/// Copies every parameter and state value `dst` has from `src` (on a GPU,
+/// device to device).
 void copyWeights(const Executable &src, Executable &dst) {
+  std::vector<std::string> names;
   for (const auto *list : {&dst.graph().params(), &dst.graph().states()})
     for (const Node *n : *list)
-      dst.set(n->name(), src.get(n->name()));
+      names.push_back(n->name());
+  dst.copyFrom(src, names);
 }
 
 struct Accuracy {

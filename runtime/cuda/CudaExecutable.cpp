@@ -168,6 +168,25 @@ public:
     return isInput(b) ? nextInput(b) : nullptr;
   }
 
+  void copyFrom(const Executable &from, const std::vector<std::string> &names) override {
+    const auto *src = dynamic_cast<const CudaExecutable *>(&from);
+    if (!src)
+      return Executable::copyFrom(from, names);
+    src->drain();
+    drain();
+    for (const std::string &name : names) {
+      int b = signatureBuffer(name), sb = src->signatureBuffer(name);
+      const TensorType &want = prog_.program.buffers[b].type, &have = src->prog_.program.buffers[sb].type;
+      KILN_USER_CHECK(want == have) << "'" << name << "' is " << typeString(want) << ", the source's is "
+                                    << typeString(have);
+      if (isInput(b) || src->isInput(sb))
+        set(name, src->get(name)); // inputs are host memory
+      else
+        KILN_CU(cuMemcpyDtoDAsync_v2, deviceAt(b, 0), src->deviceAt(sb, 0), want.byteSize(), stream_);
+    }
+    KILN_CU(cuStreamSynchronize, stream_); // before either executable's next step
+  }
+
   double compileSeconds() const override { return seconds_; }
   std::string backend() const override { return "cuda"; }
 

@@ -198,6 +198,34 @@ TEST_P(StepProtocol, ABadLabelIsThrownForItsOwnStep) {
   EXPECT_NEAR(e->output(0).at(0), std::log(3.0), 1e-6);
 }
 
+TEST_P(StepProtocol, CopyFromTakesTheSourcesValuesAfterItsSteps) {
+  auto g = accumulate();
+  auto a = compileFor(*g), b = compileFor(*g);
+  HostTensor two = tensorOf(f32({kN}), std::vector<double>(kN, 2.0));
+  a->set("y", two);
+  for (int k = 0; k < 3; ++k) {
+    writeX(*a, k, true);
+    a->start(); // the last one is still in flight when b copies
+  }
+  b->copyFrom(*a, {"acc", "y"});
+  HostTensor acc = b->get("acc");
+  for (int64_t i = 0; i < kN; ++i)
+    ASSERT_EQ(acc.at(i), 2.0 * (3 * i + 3)) << "acc element " << i;
+  writeX(*b, 3, true);
+  b->run(); // continues from a's state with a's y
+  expectStep(*b, 3);
+  a->wait();
+  a->wait();
+  expectStep(*a, 2);
+
+  Graph other("other");
+  other.addState("acc", f32({kN / 2}));
+  other.setOutputs({other.build(OpKind::Neg, {other.addInput("x", f32({kN}))})});
+  auto c = compileFor(other);
+  std::string m = userErrorOf([&] { c->copyFrom(*a, {"acc"}); });
+  EXPECT_NE(m.find("'acc' is f32[32]"), std::string::npos) << m;
+}
+
 INSTANTIATE_TEST_SUITE_P(All, StepProtocol, ::testing::Values("interp", "cpu", "cuda"),
                          [](const auto &info) { return info.param; });
 
