@@ -10,7 +10,8 @@ namespace {
 size_t alignUp(size_t n, size_t alignment) { return (std::max<size_t>(n, 1) + alignment - 1) / alignment * alignment; }
 } // namespace
 
-ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent) {
+ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent,
+                    const std::vector<int64_t> &launchTime) {
   auto aligned = [alignment](size_t n) { return alignUp(n, alignment); };
   size_t nb = p.buffers.size();
   ArenaPlan a;
@@ -25,7 +26,7 @@ ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &
   };
   for (size_t i = 0; i < p.launches.size(); ++i)
     for (int b : p.launches[i].args)
-      touch(b, static_cast<int64_t>(i));
+      touch(b, launchTime.empty() ? static_cast<int64_t>(i) : launchTime.at(i));
   for (int o : p.outputs)
     touch(o, kEnd);
   for (auto [t, v] : p.assigns)

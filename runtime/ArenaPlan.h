@@ -28,7 +28,10 @@ struct ArenaPlan {
 /// Plans the arena of `p` with buffers aligned to `alignment` bytes (a power of two).
 /// Temporaries in `persistent` (assigned values that a backend swaps with their
 /// parameter after the step instead of copying them) share memory with nothing.
-ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent = {});
+/// `launchTime[i]` is when launch i runs (default: i); launches with the same
+/// time run at once (a CUDA launch group), so their buffers never share memory.
+ArenaPlan planArena(const Program &p, size_t alignment, const std::vector<int> &persistent = {},
+                    const std::vector<int64_t> &launchTime = {});
 
 } // namespace kiln
 

@@ -88,6 +88,16 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
 
 } // namespace
 
+std::vector<int64_t> CudaProgram::launchTimes() const {
+  std::vector<int64_t> t;
+  for (size_t i = 0; i < launches.size(); ++i) {
+    auto g = groups.find(launches[i].kernel);
+    t.insert(t.end(), g == groups.end() ? 1 : g->second.size(), static_cast<int64_t>(i));
+  }
+  KILN_INTERNAL_CHECK(t.size() == program.launches.size()) << "launch groups do not cover the program's launches";
+  return t;
+}
+
 void groupLaunches(CudaProgram &p) {
   const Program &prog = p.program;
   p.launches.clear();

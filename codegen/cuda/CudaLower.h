@@ -50,6 +50,10 @@ struct CudaProgram {
   std::vector<Launch> launches;
   /// For each launch group kernel (by index into kernels), its members' kernel indices.
   std::map<int, std::vector<int>> groups;
+
+  /// For each of program.launches, the index of the GPU launch that runs it:
+  /// a group's members share one, as they run at once (the arena plan's times).
+  std::vector<int64_t> launchTimes() const;
 };
 
 /// Lowers `g` (verified, possibly holding `fused` regions). Throws UserError

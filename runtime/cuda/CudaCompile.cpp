@@ -23,6 +23,8 @@ void writeFile(const std::filesystem::path &p, const std::string &text) {
 
 } // namespace
 
+ArenaPlan planCudaArena(const CudaProgram &p) { return planArena(p.program, /*alignment=*/256, {}, p.launchTimes()); }
+
 std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
                                const KernelCache &cache, bool *fromCache) {
   std::string key = tu.text + "\n" + arch + "\nnvrtc " + nvrtcVersionString();

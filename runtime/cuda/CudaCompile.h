@@ -1,4 +1,4 @@
-// runtime/cuda/CudaCompile.h - a lowered program's CUDA through NVRTC and the disk cache; dumps.
+// runtime/cuda/CudaCompile.h - a lowered program's arena plan, its CUDA through NVRTC and the disk cache; dumps.
 //
 // A program's kernels form one translation unit, compiled once to CUBIN for
 // the device's architecture and cached on disk (runtime/KernelCache.h) under
@@ -8,12 +8,18 @@
 #define KILN_RUNTIME_CUDA_CUDACOMPILE_H
 
 #include "codegen/cuda/CudaLower.h"
+#include "runtime/ArenaPlan.h"
 #include "runtime/KernelCache.h"
 
 #include <string>
 #include <vector>
 
 namespace kiln::cuda {
+
+/// Where each buffer of `p` lives in the device arena (256-byte aligned): the
+/// members of a launch group run at once, so they are one point in time and
+/// share no bytes.
+ArenaPlan planCudaArena(const CudaProgram &p);
 
 /// The CUBIN of `tu` for `arch` ("sm_90"), from `cache` when present there.
 /// *fromCache tells which.

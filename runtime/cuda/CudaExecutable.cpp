@@ -90,7 +90,7 @@ public:
             ? emulatorImage(tu, prog_.kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
             : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
-    layout_ = planArena(p, /*alignment=*/256);
+    layout_ = planCudaArena(prog_);
     if (!compileOnly_)
       load(cubin);
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
