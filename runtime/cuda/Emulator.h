@@ -8,7 +8,8 @@
 // cuModuleLoadData loads. Everything else in the backend is unchanged: the
 // same lowering, kernels, launch shapes, arena, staging and graph capture.
 //
-// Execution model: the blocks of a grid run one after another; the threads
+// Execution model: the blocks of a grid run one after another, the last
+// first (a GPU promises no order); the threads
 // of a block run on fibers (one stack each, switched on one OS thread), each
 // until it finishes or reaches __syncthreads or a warp shuffle, so shared
 // memory, barriers and shuffles behave as on a GPU. Kernels with neither run

@@ -1,6 +1,6 @@
 // runtime/cuda/EmulatorBlocks.cpp - a grid's blocks on the host: threads as fibers, barriers, shuffles.
 //
-// Blocks run one after another on the launching OS thread. A kernel that
+// Blocks run one after another, the last first, on the launching OS thread. A kernel that
 // neither synchronizes nor shuffles runs each thread as a plain call. Any
 // other runs every thread of a block on its own fiber (one mmap'ed stack with
 // a guard page each): the scheduler resumes every runnable fiber
@@ -165,19 +165,23 @@ public:
       return "cannot map " + std::to_string(threads_) + " fiber stacks";
     ThreadState **current = f.current;
     ThreadState *saved = *current;
-    for (unsigned z = 0; z < grid[2] && error_.empty(); ++z)
-      for (unsigned y = 0; y < grid[1] && error_.empty(); ++y)
-        for (unsigned x = 0; x < grid[0] && error_.empty(); ++x) {
-          for (ThreadState &t : thread_)
-            t.blockIdx = {x, y, z};
-          if (fibers_)
-            runFibers();
-          else
-            for (unsigned i = 0; i < threads_; ++i) {
-              *current = &thread_[i];
-              f.kernel.entry(params);
-            }
+    // Last block first: a GPU runs blocks in no set order, and this one shows
+    // a block that reads what a later block writes (two members of a launch
+    // group whose buffers share memory) as wrong values.
+    const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
+    for (uint64_t n = blocks; n-- > 0 && error_.empty();) {
+      Dim at{static_cast<unsigned>(n % grid[0]), static_cast<unsigned>(n / grid[0] % grid[1]),
+             static_cast<unsigned>(n / (uint64_t{grid[0]} * grid[1]))};
+      for (ThreadState &t : thread_)
+        t.blockIdx = at;
+      if (fibers_)
+        runFibers();
+      else
+        for (unsigned i = 0; i < threads_; ++i) {
+          *current = &thread_[i];
+          f.kernel.entry(params);
         }
+    }
     *current = saved;
     return error_;
   }
