@@ -1,19 +1,25 @@
 // codegen/cuda/CudaGroup.cpp - launch groups: runs of independent generic kernels as one launch.
 //
-// A step of small kernels is bound by launches. Consecutive generic kernels
-// (renderGenericKernel: 256 threads a block, a one-dimensional grid, the
-// body a device function of the block index) that are independent - none
+// A step of small kernels is bound by launches. Consecutive generic and
+// reduction kernels (256 threads a block, a one-dimensional grid, the body a
+// device function of the block index) that are independent - none
 // writes storage that another of them reads or writes - can run in any order
 // or at once, so one group kernel runs them all: blocks [0, g0) are the first
 // member's, [g0, g0 + g1) the second's, and so on. The members' order and
 // code are unchanged, so results are bitwise the same. A run is cut where a
 // kernel depends on an earlier member (a gradient's sum, then the update
-// that reads it).
+// that reads it). Before that, scheduleLaunches reorders the launches so
+// that such kernels become neighbours: a groupable kernel waits while any
+// other kernel is ready, and then all ready ones go together (a bias
+// gradient's reduction waits for the weight gradients' GEMMs, then joins the
+// next small kernels). Only independent launches trade places, so every
+// kernel computes what it did; only the arena's live ranges change.
 #include "codegen/cuda/CudaLower.h"
 
 #include "codegen/cuda/CudaRender.h"
 #include "ir/Error.h"
 
+#include <algorithm>
 #include <set>
 
 namespace kiln::cuda {
@@ -51,7 +57,7 @@ bool independent(const Access &a, const Access &b) {
 }
 
 bool groupable(const CudaKernel &k) {
-  return k.kind == "generic" && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
+  return (k.kind == "generic" || k.kind == "reduce") && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
          k.grid[1] == 1 && k.grid[2] == 1;
 }
 
@@ -87,6 +93,51 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
 }
 
 } // namespace
+
+void scheduleLaunches(CudaProgram &p) {
+  Program &prog = p.program;
+  const size_t n = prog.launches.size();
+  // Launch j depends on each earlier launch i it is not independent of.
+  std::vector<Access> access;
+  for (const Launch &l : prog.launches)
+    access.push_back(accessOf(prog, l));
+  std::vector<std::vector<size_t>> after(n);
+  std::vector<size_t> waiting(n, 0);
+  for (size_t j = 0; j < n; ++j)
+    for (size_t i = 0; i < j; ++i)
+      if (!independent(access[i], access[j])) {
+        after[i].push_back(j);
+        ++waiting[j];
+      }
+  std::set<size_t> ready;
+  for (size_t j = 0; j < n; ++j)
+    if (!waiting[j])
+      ready.insert(j);
+  std::vector<size_t> order;
+  auto emit = [&](size_t i) {
+    order.push_back(i);
+    ready.erase(i);
+    for (size_t j : after[i])
+      if (--waiting[j] == 0)
+        ready.insert(j);
+  };
+  while (!ready.empty()) {
+    auto big = std::find_if(ready.begin(), ready.end(),
+                            [&](size_t i) { return !groupable(p.kernels.at(prog.launches[i].kernel)); });
+    if (big != ready.end()) {
+      emit(*big);
+      continue;
+    }
+    std::vector<size_t> run(ready.begin(), ready.end()); // mutually independent: all are ready
+    for (size_t i : run)
+      emit(i);
+  }
+  KILN_INTERNAL_CHECK(order.size() == n) << "cuda lowering: the launches' dependences have a cycle";
+  std::vector<Launch> launches;
+  for (size_t i : order)
+    launches.push_back(std::move(prog.launches[i]));
+  prog.launches = std::move(launches);
+}
 
 std::vector<int64_t> CudaProgram::launchTimes() const {
   std::vector<int64_t> t;

@@ -43,7 +43,8 @@ void CudaBuilder::renderPending() {
       // The hand-written source was rendered with a placeholder name.
       size_t at = ck.source.find("KILN_KERNEL_NAME");
       KILN_INTERNAL_CHECK(at != std::string::npos) << "cuda lowering: special kernel without a name slot";
-      ck.source.replace(at, 16, sym);
+      for (; at != std::string::npos; at = ck.source.find("KILN_KERNEL_NAME", at + sym.size()))
+        ck.source.replace(at, 16, sym);
       ck.name = sym;
       out.kernels.push_back(std::move(ck));
       special.erase(it);
@@ -293,6 +294,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
       prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
   cb.renderPending();
   KILN_INTERNAL_CHECK(out.kernels.size() == prog.kernels.size()) << "cuda lowering: kernels without CUDA source";
+  scheduleLaunches(out);
   groupLaunches(out);
   return out;
 }

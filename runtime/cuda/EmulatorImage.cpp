@@ -154,8 +154,11 @@ std::string hostSource(const CudaTranslationUnit &tu, const std::vector<CudaKern
   for (const auto &[line, name] : tu.kernelLines) {
     bool sync = false;
     for (const CudaKernel &k : kernels)
-      if (k.name == name)
+      if (k.name == name) {
         sync = synchronizes(k.source);
+        for (const CudaKernel &m : kernels) // a launch group waits where a member it calls does
+          sync = sync || (k.source.find(m.name + "_body(") != std::string::npos && synchronizes(m.source));
+      }
     s << "  {\"" << name << "\", [](void **p) { kiln_emu_invoke(" << name << ", p); }, " << sync
       << ", kiln_emu_signature<decltype(&" << name << ")>::count, kiln_emu_signature<decltype(&" << name
       << ")>::bytes},\n";
