@@ -4,8 +4,9 @@
 // written before each run(); parameters and state persist between runs and
 // are updated in place by the graph's `assign` nodes; outputs are read after
 // run(). start() and wait() split a step so that a device computes one step
-// while the host prepares the next (the pipeline of examples/mnist/Trainer.cpp). Backends: "interp" (the reference interpreter, always present),
-// "cpu" (LLVM JIT, when built with LLVM), "cuda" (NVRTC, when a GPU exists).
+// while the host prepares the next (the pipeline of examples/mnist/Trainer.cpp).
+// Backends: "interp" (the reference interpreter, always present), "cpu" (LLVM
+// JIT, when built with LLVM), "cuda" (NVRTC, when a GPU exists).
 // A backend plugs in by defining its entry point of runtime/Backends.h
 // (makeCpuExecutable + hasCpuBackend in runtime/cpu/, makeCudaExecutable +
 // hasCudaBackend in runtime/cuda/); runtime/CMakeLists.txt then drops the stub.
@@ -61,9 +62,9 @@ public:
   /// The current value of an input, parameter or state.
   virtual HostTensor get(const std::string &name) const = 0;
   /// Copies the parameters, state or inputs `names` of `from` (an executable of
-  /// the same model: equal types) into this one, after the steps in flight of both. The
-  /// default goes through the host (get, set); a backend whose values live on a
-  /// device copies device to device when `from` is its own kind.
+  /// the same model: equal types) into this one, after the steps in flight of
+  /// both. The default goes through the host (get, set); a backend whose values
+  /// live on a device copies device to device when `from` is its own kind.
   virtual void copyFrom(const Executable &from, const std::vector<std::string> &names);
   /// Host memory of input `name` for writing the next step's batch in place,
   /// or null when the backend's inputs are not host memory (then use set()).
