@@ -1,8 +1,8 @@
 // codegen/cuda/CudaGroup.cpp - launch groups: runs of independent generic kernels as one launch.
 //
-// A step of small kernels is bound by launches. Consecutive generic and
-// reduction kernels (256 threads a block, a one-dimensional grid, the body a
-// device function of the block index) that are independent - none
+// A step of small kernels is bound by launches. Consecutive generic,
+// reduction and loss kernels (256 threads a block, a one-dimensional grid,
+// the body a device function of the block index) that are independent - none
 // writes storage that another of them reads or writes - can run in any order
 // or at once, so one group kernel runs them all: blocks [0, g0) are the first
 // member's, [g0, g0 + g1) the second's, and so on. The members' order and
@@ -57,7 +57,7 @@ bool independent(const Access &a, const Access &b) {
 }
 
 bool groupable(const CudaKernel &k) {
-  return (k.kind == "generic" || k.kind == "reduce") && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
+  return (k.kind == "generic" || k.kind == "reduce" || k.kind == "loss") && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
          k.grid[1] == 1 && k.grid[2] == 1;
 }
 

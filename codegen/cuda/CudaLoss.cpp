@@ -22,7 +22,7 @@ using namespace kir;
 
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kGenericBlock;
 
 } // namespace
 
@@ -47,8 +47,9 @@ void lowerCudaCrossEntropy(CudaBuilder &cb, Node &n, const std::string &name) {
   KirRenderer rd(kb.kernel, cb.noAlias(kb));
   std::string vrow = rd.varName(row), vc = rd.varName(c), vlc = rd.varName(lc), vmx = rd.varName(mx),
               vsum = rd.varName(sum), sp = rd.bufferName(status);
-  std::string s = "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kThreads) +
-                  ") KILN_KERNEL_NAME(" + rd.paramList() + ") {\n";
+  // The body is a device function, so that the loss can be a member of a
+  // launch group (its one block runs the body alone, barrier included).
+  std::string s = bodyOpening(rd, "KILN_KERNEL_NAME");
   s += "  __shared__ " + T + " warpSum[" + std::to_string(kThreads / 32) + "];\n";
   s += "  __shared__ long long warpBad[" + std::to_string(kThreads / 32) + "];\n";
   s += "  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;\n";
@@ -82,7 +83,7 @@ void lowerCudaCrossEntropy(CudaBuilder &cb, Node &n, const std::string &name) {
   s += "    " + sp + "[0] = bad + 1;\n";
   s += "    " + sp + "[1] = " + rd.expr(label, 4, s) + ";\n  }\n";
   rd.stmt(st, 1, s);
-  s += "}\n";
+  s += "}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kThreads);
 
   CudaKernel ck;
   ck.kind = "loss";

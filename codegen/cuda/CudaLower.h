@@ -62,8 +62,8 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
 
 /// Reorders program.launches, keeping every dependence (a launch reading,
 /// writing or overwriting storage an earlier one writes or reads stays after
-/// it): generic and reduction kernels wait while another kernel is ready, so
-/// independent ones become neighbours that groupLaunches merges.
+/// it): generic, reduction and loss kernels wait while another kernel is
+/// ready, so independent ones become neighbours that groupLaunches merges.
 void scheduleLaunches(CudaProgram &p);
 
 /// Forms CudaProgram::launches (and its group kernels) from program.launches.

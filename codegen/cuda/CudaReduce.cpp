@@ -86,8 +86,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   static_assert(32 * kWarpsPerBlock == kGenericBlock, "a reduction's block is a generic kernel's (launch groups)");
   // The body is a device function of the block index, as a generic kernel's,
   // so that a launch group (CudaGroup.cpp) can run it for a range of its blocks.
-  std::string s = "__device__ __forceinline__ void KILN_KERNEL_NAME_body(" + rd.paramList() +
-                  (rd.paramNames().empty() ? "" : ", ") + "const long long block) {\n";
+  std::string s = bodyOpening(rd, "KILN_KERNEL_NAME");
   s += "  const long long " + vo + " = block * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32;\n";
   s += "  const int lane = threadIdx.x % 32;\n";
   s += "  if (" + vo + " >= " + std::to_string(outs) + "LL) return;\n";
@@ -119,12 +118,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   else
     s += "    const " + T + " " + rd.varName(res) + " = acc;\n";
   rd.stmt(st, 2, s);
-  s += "  }\n}\n";
-  std::string call;
-  for (const std::string &p : rd.paramNames())
-    call += p + ", ";
-  s += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kGenericBlock) + ") KILN_KERNEL_NAME(" +
-       rd.paramList() + ") {\n  KILN_KERNEL_NAME_body(" + call + "blockIdx.x);\n}\n";
+  s += "  }\n}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kGenericBlock);
 
   CudaKernel ck;
   ck.kind = "reduce";

@@ -374,10 +374,7 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   int threads = loops.empty() ? 1 : kGenericBlock;
   ck.block[0] = threads;
   ck.grid[0] = (total + threads - 1) / threads;
-  // The body is a device function of the block index, so that a launch
-  // group (CudaGroup.cpp) can run it for a range of its blocks.
-  std::string out = "__device__ __forceinline__ void " + symbol + "_body(" + r.paramList() +
-                    (r.paramNames().empty() ? "" : ", ") + "const long long block) {\n";
+  std::string out = bodyOpening(r, symbol);
   out += "  const long long gid = block * " + std::to_string(threads) + " + threadIdx.x;\n";
   out += "  if (gid >= " + std::to_string(total) + "LL) return;\n";
   int64_t stride = total;
@@ -394,14 +391,22 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
     out += "  const long long " + r.varName(f->var) + " = " + idx + ";\n";
   }
   r.stmt(body, 1, out);
-  out += "}\n";
+  out += "}\n" + bodyEntry(r, symbol, threads);
+  ck.source = std::move(out);
+  return ck;
+}
+
+std::string bodyOpening(const KirRenderer &r, const std::string &symbol) {
+  return "__device__ __forceinline__ void " + symbol + "_body(" + r.paramList() +
+         (r.paramNames().empty() ? "" : ", ") + "const long long block) {\n";
+}
+
+std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threads) {
   std::string call;
   for (const std::string &p : r.paramNames())
     call += p + ", ";
-  out += "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
+  return "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
          r.paramList() + ") {\n  " + symbol + "_body(" + call + "blockIdx.x);\n}\n";
-  ck.source = std::move(out);
-  return ck;
 }
 
 } // namespace kiln::cuda

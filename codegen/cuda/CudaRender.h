@@ -65,6 +65,14 @@ private:
 /// Threads per block of generic kernels.
 inline constexpr int kGenericBlock = 256;
 
+/// The opening of `symbol`'s body, a device function of the block index
+/// ("__device__ ... void symbol_body(params..., const long long block) {"),
+/// and the __global__ `symbol` (`threads` a block) that calls it with
+/// blockIdx.x. A kernel in this form can be a member of a launch group
+/// (CudaGroup.cpp), which calls the body for a range of its blocks.
+std::string bodyOpening(const KirRenderer &r, const std::string &symbol);
+std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threads);
+
 /// A kernel IR kernel as one CUDA kernel named `symbol` (see the file
 /// comment): a device function `symbol_body(params..., block)` holding the
 /// work of one block, and the __global__ `symbol` that calls it with
