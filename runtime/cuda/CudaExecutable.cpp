@@ -265,13 +265,12 @@ private:
         inputBytes_ += aligned(p.buffers[b].type.byteSize());
       }
     // A slot's read-back: 16 bytes of status per label check, then the outputs.
-    outputAt_.clear();
-    backBytes_ = aligned(16 * p.checks.size());
+    size_t backBytes = aligned(16 * p.checks.size());
     for (int o : p.outputs) {
-      outputAt_.push_back(static_cast<int64_t>(backBytes_));
-      backBytes_ += aligned(p.buffers[o].type.byteSize());
+      outputAt_.push_back(static_cast<int64_t>(backBytes));
+      backBytes += aligned(p.buffers[o].type.byteSize());
     }
-    const size_t slotBytes = inputBytes_ + backBytes_;
+    const size_t slotBytes = inputBytes_ + backBytes;
     KILN_CU(cuMemAllocHost_v2, reinterpret_cast<void **>(&pinned_), std::max<size_t>(2 * slotBytes, 1));
     std::memset(pinned_, 0, 2 * slotBytes); // zero inputs and outputs, as the zeroed arena
     if (inputBytes_)
@@ -374,7 +373,7 @@ private:
   std::vector<int64_t> inputAt_;    ///< offset of a buffer in a slot's inputs, or -1
   std::vector<int> inputBuffers_;   ///< the inputs with bytes
   std::vector<int64_t> outputAt_;   ///< offset of output i in a slot's read-back
-  size_t inputBytes_ = 0, backBytes_ = 0;
+  size_t inputBytes_ = 0;            ///< a slot's inputs, packed
   Slot slots_[2];
   std::vector<bool> written_;       ///< inputs written for the next step
   int next_ = 0, last_ = -1;        ///< the slot of the next step, of the last one begun

@@ -6,6 +6,7 @@
 #include "codegen/cuda/CudaLower.h"
 #include "codegen/cuda/CudaRender.h"
 #include "ir/Graph.h"
+#include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +18,6 @@ namespace {
 
 using cuda::CudaKernel;
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
 TEST(CudaRender, LiteralsAreExact) {
   EXPECT_EQ(cuda::cudaLiteral(1.5, DType::F32), "(0x1.8p+0f)");

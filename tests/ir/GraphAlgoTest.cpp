@@ -2,6 +2,7 @@
 #include "ir/Error.h"
 #include "ir/GraphAlgo.h"
 #include "ir/Printer.h"
+#include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +17,7 @@
 namespace kiln {
 namespace {
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+using test::f32;
 
 /// True when every body node comes after the body nodes it uses.
 bool isTopological(const Graph &g, const std::vector<Node *> &order) {

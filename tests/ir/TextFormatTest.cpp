@@ -5,6 +5,7 @@
 #include "ir/Error.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
+#include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +16,7 @@
 namespace kiln {
 namespace {
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+using test::f32;
 
 /// print(parse(text)) must equal `text`, and printing is stable from there.
 void expectRoundTrip(const std::string &text) {

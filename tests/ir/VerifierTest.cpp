@@ -4,13 +4,14 @@
 // the node (as the printer shows it), the location and the numbers.
 #include "ir/Error.h"
 #include "ir/Graph.h"
+#include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
 
 namespace kiln {
 namespace {
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+using test::f32;
 
 /// verify(g) must throw UserError containing `fragment`.
 void expectInvalid(const Graph &g, const std::string &fragment) {

@@ -4,6 +4,7 @@
 #include "ir/Graph.h"
 #include "ir/Interpreter.h"
 #include "passes/Pass.h"
+#include "tests/support/OpCheck.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,7 +14,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+using test::f32;
 
 /// loss = sum(x * w) + sum(b); other = sum(w * w). Gradients by hand:
 /// d loss/dw = x, d loss/db = 1, d other/dw = 2w.

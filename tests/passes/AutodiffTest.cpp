@@ -4,6 +4,7 @@
 #include "ir/Graph.h"
 #include "passes/Autodiff.h"
 #include "tests/support/GradCheck.h"
+#include "tests/support/OpCheck.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -15,7 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
 AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> list) {
   AttrMap a;

@@ -3,6 +3,7 @@
 #include "ir/Error.h"
 #include "ir/Graph.h"
 #include "passes/Pass.h"
+#include "tests/support/OpCheck.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+using test::f32;
 
 /// exp(neg(neg(x))) plus a dead tanh: simplify and dce each change it once.
 std::unique_ptr<Graph> sample() {

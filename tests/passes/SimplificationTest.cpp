@@ -6,6 +6,7 @@
 #include "ir/Interpreter.h"
 #include "passes/Pass.h"
 #include "tests/support/GradCheck.h"
+#include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +15,6 @@
 namespace kiln::test {
 namespace {
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 using Ints = std::vector<int64_t>;
 
 AttrMap attr(const char *name, Attr v) {

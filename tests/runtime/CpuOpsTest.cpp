@@ -26,7 +26,6 @@ AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> kv) {
   return m;
 }
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
 class CpuOps : public ::testing::Test {
 protected:

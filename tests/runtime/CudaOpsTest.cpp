@@ -30,7 +30,6 @@ AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> kv) {
     m.set(k, v);
   return m;
 }
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 using Ints = std::vector<int64_t>;
 
 struct OpCase {

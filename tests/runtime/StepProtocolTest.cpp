@@ -28,7 +28,6 @@ namespace {
 
 constexpr int64_t kN = 64;
 
-TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
 /// acc <- acc + x * y; outputs x * y and the sum of the new acc.
 std::unique_ptr<Graph> accumulate() {

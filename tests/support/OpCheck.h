@@ -23,6 +23,9 @@
 
 namespace kiln::test {
 
+/// The f32 tensor type of shape `s`.
+inline TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+
 /// A tensor of `t` with values uniform in [lo, hi), reproducible from `seed`.
 inline HostTensor randomTensor(TensorType t, uint32_t seed, double lo = -1.0, double hi = 1.0) {
   std::mt19937 gen(seed);
