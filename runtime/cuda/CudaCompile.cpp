@@ -23,7 +23,47 @@ void writeFile(const std::filesystem::path &p, const std::string &text) {
 
 } // namespace
 
-ArenaPlan planCudaArena(const CudaProgram &p) { return planArena(p.program, /*alignment=*/256, {}, p.launchTimes()); }
+std::string groupOverlap(const CudaProgram &p, const ArenaPlan &plan) {
+  const Program &prog = p.program;
+  auto range = [&](int b) { return std::pair{plan.offset[b], plan.offset[b] + prog.buffers[b].type.byteSize()}; };
+  size_t first = 0; // the program launch of each GPU launch's first member
+  for (const Launch &l : p.launches) {
+    auto g = p.groups.find(l.kernel);
+    const size_t members = g == p.groups.end() ? 1 : g->second.size();
+    for (size_t i = first; i < first + members; ++i)
+      for (size_t j = first; j < first + members; ++j) {
+        if (i == j)
+          continue;
+        const Launch &a = prog.launches[i], &b = prog.launches[j];
+        size_t arg = 0;
+        for (const kir::BufferDecl &d : prog.kernels[a.kernel].buffers) {
+          if (d.local)
+            continue;
+          int written = a.args[arg++];
+          if (d.readOnly)
+            continue;
+          for (int touched : b.args) {
+            auto [lo1, hi1] = range(written);
+            auto [lo2, hi2] = range(touched);
+            if (lo1 < hi2 && lo2 < hi1)
+              return prog.kernels[a.kernel].name + " writes " + prog.buffers[written].name + " at [" +
+                     std::to_string(lo1) + ", " + std::to_string(hi1) + "), which " + prog.kernels[b.kernel].name +
+                     " of the same launch touches as " + prog.buffers[touched].name + " at [" + std::to_string(lo2) +
+                     ", " + std::to_string(hi2) + ")";
+          }
+        }
+      }
+    first += members;
+  }
+  return "";
+}
+
+ArenaPlan planCudaArena(const CudaProgram &p) {
+  ArenaPlan plan = planArena(p.program, /*alignment=*/256, {}, p.launchTimes());
+  std::string why = groupOverlap(p, plan);
+  KILN_INTERNAL_CHECK(why.empty()) << "cuda arena: " << why;
+  return plan;
+}
 
 std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
                                const KernelCache &cache, bool *fromCache) {

@@ -18,8 +18,13 @@ namespace kiln::cuda {
 
 /// Where each buffer of `p` lives in the device arena (256-byte aligned): the
 /// members of a launch group run at once, so they are one point in time and
-/// share no bytes.
+/// share no bytes (checked with groupOverlap: an internal error otherwise).
 ArenaPlan planCudaArena(const CudaProgram &p);
+
+/// The first place where a member of a launch group of `p` writes arena bytes
+/// (as `plan` places them) that another member of the same launch touches,
+/// described; "" when there is none.
+std::string groupOverlap(const CudaProgram &p, const ArenaPlan &plan);
 
 /// The CUBIN of `tu` for `arch` ("sm_90"), from `cache` when present there.
 /// *fromCache tells which.
