@@ -38,7 +38,8 @@ void Executable::copyFrom(const Executable &from, const std::vector<std::string>
 void Executable::run() {
   runStep();
   kept_.clear();
-  useWaited_ = unwaited_ = false;
+  waited_.reset();
+  unwaited_ = false;
 }
 
 void Executable::start() {
@@ -54,10 +55,10 @@ void Executable::wait() {
 HostTensor Executable::output(size_t i) const {
   KILN_USER_CHECK(!unwaited_) << "output " << i << " of graph @" << graph().name()
                               << ": a step begun with start() has not been waited for (call wait() first)";
-  if (!useWaited_)
+  if (!waited_)
     return stepOutput(i);
-  KILN_USER_CHECK(i < waited_.size()) << "output " << i << " requested, the graph has " << waited_.size();
-  return waited_[i];
+  KILN_USER_CHECK(i < waited_->size()) << "output " << i << " requested, the graph has " << waited_->size();
+  return (*waited_)[i];
 }
 
 void Executable::beginStep() {
@@ -75,7 +76,6 @@ void Executable::waitStep() {
     return;
   waited_ = std::move(kept_.front());
   kept_.erase(kept_.begin());
-  useWaited_ = true;
 }
 
 std::vector<std::string> availableBackends() {

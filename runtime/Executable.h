@@ -17,6 +17,7 @@
 #include "ir/HostTensor.h"
 
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -110,8 +111,8 @@ protected:
 
 private:
   std::vector<std::vector<HostTensor>> kept_; ///< outputs of steps begun by the defaults, oldest first
-  std::vector<HostTensor> waited_;            ///< outputs of the step the default waitStep() finished
-  bool useWaited_ = false;                    ///< output() gives waited_
+  /// Outputs of the step the default waitStep() finished (output() gives them).
+  std::optional<std::vector<HostTensor>> waited_;
   bool unwaited_ = false;                     ///< a step was begun after the last wait
 };
 

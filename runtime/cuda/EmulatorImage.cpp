@@ -151,14 +151,16 @@ bool synchronizes(const std::string &source) {
 std::string hostSource(const CudaTranslationUnit &tu, const std::vector<CudaKernel> &kernels) {
   std::ostringstream s;
   s << kHostPrelude << tu.text << "\n// ---- entry points ----\nstatic const kiln_emu_kernel kiln_emu_table[] = {\n";
+  std::vector<const CudaKernel *> waiting; // kernels whose own source waits for other threads
+  for (const CudaKernel &k : kernels)
+    if (synchronizes(k.source))
+      waiting.push_back(&k);
   for (const auto &[line, name] : tu.kernelLines) {
     bool sync = false;
     for (const CudaKernel &k : kernels)
-      if (k.name == name) {
-        sync = synchronizes(k.source);
-        for (const CudaKernel &m : kernels) // a launch group waits where a member it calls does
-          sync = sync || (k.source.find(m.name + "_body(") != std::string::npos && synchronizes(m.source));
-      }
+      if (k.name == name)
+        for (const CudaKernel *w : waiting) // itself, or a launch group calling a member's body
+          sync = sync || w == &k || k.source.find(w->name + "_body(") != std::string::npos;
     s << "  {\"" << name << "\", [](void **p) { kiln_emu_invoke(" << name << ", p); }, " << sync
       << ", kiln_emu_signature<decltype(&" << name << ")>::count, kiln_emu_signature<decltype(&" << name
       << ")>::bytes},\n";
