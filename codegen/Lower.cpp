@@ -114,13 +114,16 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
   if (region.attrs().has("name") && region.attrs().getString("name") == "pool_grad_wgrad" &&
       lowerPoolGradWeightGrads(pb, body, rname))
     return;
-  // Elementwise values read by matmul/conv/pool are computed once into a temp.
+  // Elementwise values read by matmul/conv/pool are computed once into a temp,
+  // except a pool gradient's dy, read once per window: it stays inline.
   for (Node *n : body.nodes()) {
     OpClass c = n->info().opClass;
     if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
       continue;
-    for (Value o : n->operands()) {
-      Value r = pb.resolve(o);
+    for (size_t i = 0; i < n->numOperands(); ++i) {
+      if (i == 0 && readsOncePerWindow(*n))
+        continue;
+      Value r = pb.resolve(n->operand(i));
       if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
         pb.materialize(r, rname + "_" + valueName(r));
     }

@@ -151,6 +151,11 @@ void lowerSoftmax(ProgramBuilder &pb, Node &n, const std::string &name);
 /// for the op keeps it as its kernel IR reference).
 void softmaxOpKernel(KernelBuilder &kb, Node &n);
 
+/// True when `n` reads each element of its operand 0 once per window that
+/// holds it (max_pool2d_grad: every lowering reads a window's dy where it
+/// gives it to the window's maximum), so a fused elementwise producer of that
+/// operand may stay inline instead of taking a temp of its own.
+bool readsOncePerWindow(const Node &n);
 /// True when max_pool2d_grad `n`'s windows tile its input (stride = kernel, no padding).
 bool maxPoolGradTiles(Node &n);
 /// The windows of max_pool2d_grad `n` over all channels of image `image`:

@@ -102,6 +102,8 @@ bool windowsTile(const Window2d &g) {
 
 } // namespace
 
+bool readsOncePerWindow(const Node &n) { return n.kind() == OpKind::MaxPool2dGrad; }
+
 bool maxPoolGradTiles(Node &n) {
   return n.kind() == OpKind::MaxPool2dGrad && windowsTile(poolGeometry(n, n.result().shape()));
 }

@@ -3,7 +3,9 @@
 // Autodiff writes the gradient of relu(z) as select(cmp(y, 0, "gt"), g, 0);
 // the mask is folded into the kernel that produces g: conv2d_input_grad,
 // matmul or max_pool2d_grad, through single-use elementwise steps between them
-// (the dropout gradient of a dropout layer). A bias gradient (a reduce_sum to
+// (the dropout gradient of a dropout layer); a max_pool2d_grad also takes the
+// dropout gradient that produces its input where the backend wants it
+// (FusionCaps::poolGradDropout). A bias gradient (a reduce_sum to
 // rank 1) takes the elementwise ops that produce its operand as a prologue.
 // A pooled layer's masked gradient that only feeds its bias and filter
 // gradients (the first layer: no input gradient) joins them in one region, so
@@ -49,11 +51,27 @@ Node *findPassThrough(const UseIndex &idx, Value v) {
   return u->kind() == OpKind::Dropout || u->kind() == OpKind::Mul ? u : nullptr;
 }
 
-RegionMatch matchGradMask(const UseIndex &idx, Node *anchor) {
+/// The dropout or mul producing max_pool2d_grad's gradient (operand 0) whose
+/// only reader is the pool grad, or null: the pool grad reads each gradient
+/// element once per window, so it can apply the step as it reads.
+Node *poolGradPrologue(const UseIndex &idx, Node *anchor) {
+  if (anchor->kind() != OpKind::MaxPool2dGrad)
+    return nullptr;
+  Value dy = anchor->operand(0);
+  Node *p = dy.node;
+  if (idx.position(p) < 0 || (p->kind() != OpKind::Dropout && p->kind() != OpKind::Mul) ||
+      p->operand(0).type() != dy.type() || idx.useCount(dy) != 1)
+    return nullptr;
+  return p;
+}
+
+RegionMatch matchGradMask(const UseIndex &idx, Node *anchor, bool prologue) {
   std::string name = maskPatternOf(anchor->kind());
   if (name.empty())
     return {};
   RegionMatch m{{anchor}, name};
+  if (Node *pre = prologue ? poolGradPrologue(idx, anchor) : nullptr)
+    m.members.insert(m.members.begin(), pre);
   Value v = anchor->result();
   for (int step = 0; step < 4; ++step) {
     if (Node *sel = findMaskSelect(idx, v)) {
@@ -91,10 +109,10 @@ bool isChannelSum(const Node *r) {
 
 /// "pool_grad_wgrad": a pool_grad_mask chain whose masked gradient is read
 /// only by conv2d_filter_grad (as dy) and at most one per-channel reduce_sum.
-RegionMatch matchPoolGradWeightGrads(const UseIndex &idx, Node *anchor) {
+RegionMatch matchPoolGradWeightGrads(const UseIndex &idx, Node *anchor, bool prologue) {
   if (anchor->kind() != OpKind::MaxPool2dGrad)
     return {};
-  RegionMatch m = matchGradMask(idx, anchor);
+  RegionMatch m = matchGradMask(idx, anchor, prologue);
   Node *sel = maskedGradient(m);
   if (!sel)
     return {};
@@ -157,8 +175,11 @@ bool fuseBackwardPass(Graph &g, PassContext &ctx) {
   int64_t masks = canonicalizeReluMasks(g);
   if (masks)
     ctx.bump("fuse.relu-mask", masks);
-  bool changed = fuseEachAnchor(g, ctx, matchPoolGradWeightGrads);
-  changed |= fuseEachAnchor(g, ctx, matchGradMask);
+  const bool prologue = fusionCaps(ctx.backend).poolGradDropout;
+  bool changed = fuseEachAnchor(g, ctx, [prologue](const UseIndex &idx, Node *n) {
+    return matchPoolGradWeightGrads(idx, n, prologue);
+  });
+  changed |= fuseEachAnchor(g, ctx, [prologue](const UseIndex &idx, Node *n) { return matchGradMask(idx, n, prologue); });
   changed |= fuseEachAnchor(g, ctx, matchBiasGrad);
   return changed || masks != 0;
 }

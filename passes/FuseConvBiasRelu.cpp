@@ -6,7 +6,9 @@
 // output that max_pool2d_grad and the relu-gradient mask need) becomes a result
 // of the region; nothing is recomputed. Relu-gradient masks are first moved
 // from the pre-activation to the relu output (canonicalizeReluMasks), so the
-// pre-activation does not have to be kept for backward.
+// pre-activation does not have to be kept for backward. A dropout layer that
+// only reads the last of them joins too where the backend wants it
+// (FusionCaps::convDropout): its mask is applied as the value is stored.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
 
@@ -14,23 +16,25 @@ namespace kiln {
 
 namespace {
 
-RegionMatch matchConv(const UseIndex &idx, Node *conv) {
+/// conv2d, bias [, relu [, max_pool2d when `pool`]] [, the dropout layer after
+/// them when `dropout`].
+RegionMatch matchConv(const UseIndex &idx, Node *conv, bool pool, bool dropout) {
   if (conv->kind() != OpKind::Conv2d)
     return {};
   Node *bias = findBiasAdd(idx, conv->result(), 1);
   if (!bias)
     return {};
   RegionMatch m{{conv, bias}, "conv_bias"};
-  Node *relu = findUser(idx, bias->result(), OpKind::Relu);
-  if (!relu)
-    return m;
-  m.members.push_back(relu);
-  m.name = "conv_bias_relu";
-  Node *pool = findUser(idx, relu->result(), OpKind::MaxPool2d);
-  if (!pool)
-    return m;
-  m.members.push_back(pool);
-  m.name = "conv_bias_relu_pool";
+  if (Node *relu = findUser(idx, bias->result(), OpKind::Relu)) {
+    m.members.push_back(relu);
+    m.name = "conv_bias_relu";
+    if (Node *p = pool ? findUser(idx, relu->result(), OpKind::MaxPool2d) : nullptr) {
+      m.members.push_back(p);
+      m.name = "conv_bias_relu_pool";
+    }
+  }
+  if (Node *drop = dropout ? findOnlyDropout(idx, m.members.back()->result()) : nullptr)
+    m.members.push_back(drop);
   return m;
 }
 
@@ -40,19 +44,13 @@ bool fuseConvPass(Graph &g, PassContext &ctx) {
   int64_t masks = canonicalizeReluMasks(g);
   if (masks)
     ctx.bump("fuse.relu-mask", masks);
-  bool changed = masks != 0;
   // Without a pooled kernel, the pool stays outside; the rest still fuses.
-  if (!fusionCaps(ctx.backend).convBiasReluPool)
-    return fuseEachAnchor(g, ctx, [](const UseIndex &idx, Node *n) {
-             RegionMatch m = matchConv(idx, n);
-             if (m.name == "conv_bias_relu_pool") {
-               m.members.pop_back();
-               m.name = "conv_bias_relu";
-             }
-             return m;
-           }) ||
-           changed;
-  return fuseEachAnchor(g, ctx, matchConv) || changed;
+  FusionCaps caps = fusionCaps(ctx.backend);
+  return fuseEachAnchor(g, ctx,
+                        [&caps](const UseIndex &idx, Node *n) {
+                          return matchConv(idx, n, caps.convBiasReluPool, caps.convDropout);
+                        }) ||
+         masks != 0;
 }
 
 } // namespace kiln

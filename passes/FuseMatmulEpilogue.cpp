@@ -1,8 +1,9 @@
 // passes/FuseMatmulEpilogue.cpp - the fuse-matmul pass: matmul + bias add [+ activation].
 //
 // A dense layer's matmul takes its per-column bias and its relu, sigmoid or
-// tanh into the epilogue. Results other nodes read (the activation that
-// backward needs) become region results; nothing is recomputed.
+// tanh into the epilogue, and a dropout layer that only the last of them
+// feeds. Results other nodes read (the activation that backward needs) become
+// region results; nothing is recomputed.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
 
@@ -23,6 +24,8 @@ RegionMatch matchMatmul(const UseIndex &idx, Node *mm) {
       m.name = "matmul_bias_act";
       break;
     }
+  if (Node *drop = findOnlyDropout(idx, m.members.back()->result()))
+    m.members.push_back(drop);
   return m;
 }
 

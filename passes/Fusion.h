@@ -8,14 +8,14 @@
 //
 // Region conventions (the backends rely on them):
 //  * attr `name` is the pattern:
-//      "conv_bias"            conv2d, add(bias)
-//      "conv_bias_relu"       conv2d, add(bias), relu
-//      "conv_bias_relu_pool"  conv2d, add(bias), relu, max_pool2d
-//      "matmul_bias"          matmul, add(bias)
-//      "matmul_bias_act"      matmul, add(bias), relu | sigmoid | tanh
+//      "conv_bias"            conv2d, add(bias), [dropout]
+//      "conv_bias_relu"       conv2d, add(bias), relu, [dropout]
+//      "conv_bias_relu_pool"  conv2d, add(bias), relu, max_pool2d, [dropout]
+//      "matmul_bias"          matmul, add(bias), [dropout]
+//      "matmul_bias_act"      matmul, add(bias), relu | sigmoid | tanh, [dropout]
 //      "conv_input_grad_mask" conv2d_input_grad, [elementwise...], cmp, select  (relu-gradient mask)
 //      "matmul_grad_mask"     matmul, [elementwise...], cmp, select
-//      "pool_grad_mask"       max_pool2d_grad, [elementwise...], cmp, select
+//      "pool_grad_mask"       [dropout | mul], max_pool2d_grad, [elementwise...], cmp, select
 //      "pool_grad_wgrad"      a "pool_grad_mask" chain, then conv2d_filter_grad and at most one
 //                             per-channel reduce_sum, the only readers of the masked gradient
 //                             (a first layer's filter and bias gradients)
@@ -24,8 +24,14 @@
 //      "bias_grad"            elementwise producers, then ONE reduce_sum last (input fusion)
 //      "optimizer_update"     elementwise ops computing new parameter/state values (several outputs)
 //      "elementwise"          elementwise ops and broadcasts of one iteration shape
+//    [dropout] is a trailing dropout layer that only the pattern's last result
+//    feeds (stored through the kernel's epilogue); the dropout or mul before a
+//    max_pool2d_grad is the gradient's only reader (read inline by the pool grad).
+//    The conv patterns take the dropout, and pool_grad_mask its prologue, only
+//    where FusionCaps says so (convDropout, poolGradDropout).
 //  * The body holds ONE anchor op (conv/matmul/pool/softmax-class) first, followed
-//    only by elementwise ops (and, for "*_pool", one max_pool2d last); "elementwise"
+//    only by elementwise ops (and, for "*_pool", one max_pool2d, then at most a
+//    dropout); "pool_grad_mask" may start with its gradient's dropout; "elementwise"
 //    and "optimizer_update" bodies hold only elementwise ops and `broadcast`s whose
 //    results all have the region's iteration shape. Exceptions: "softmax_xent" holds
 //    only softmax-class ops; "bias_grad" puts its reduce_sum anchor last;
@@ -45,6 +51,7 @@
 #include "ir/Graph.h"
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,6 +70,8 @@ struct FusionCaps {
   bool gradMask = false;          ///< "conv_input_grad_mask", "matmul_grad_mask", "pool_grad_mask"
   bool biasGrad = false;          ///< "bias_grad"
   bool poolGradWeightGrads = false; ///< "pool_grad_wgrad"
+  bool convDropout = false;       ///< a trailing [dropout] joins the conv patterns
+  bool poolGradDropout = false;   ///< "pool_grad_mask" may start with its gradient's dropout or mul
   bool optimizerUpdate = false;   ///< "optimizer_update"
   bool elementwise = false;       ///< "elementwise"
 
@@ -116,6 +125,9 @@ Node *findUser(const UseIndex &idx, Value v, OpKind kind);
 /// a per-channel bias: b has as many elements as dim `channelDim` of v. Null if none.
 Node *findBiasAdd(const UseIndex &idx, Value v, size_t channelDim);
 
+/// The dropout(v, key) that is `v`'s only use (not a graph output), or null.
+Node *findOnlyDropout(const UseIndex &idx, Value v);
+
 /// True when `v` is a splat constant equal to zero.
 bool isZeroConstant(Value v);
 
@@ -124,6 +136,11 @@ bool isReluMask(const Node *n, Value *y = nullptr);
 
 /// Rewrites cmp(z, 0, "gt") into cmp(relu(z), 0, "gt") when relu(z) exists, so the
 /// pre-activation z is not kept alive for backward (exact: relu(z) > 0 iff z > 0).
+/// Then cmp(r, 0, "gt") becomes cmp(dropout(r, key), 0, "gt") when a dropout of r
+/// exists and every select the mask drives picks between a value dropped by that
+/// same mask (dropout(g, key), same seed and rate) and 0, so the activation
+/// before a dropout layer is not kept either (exact: where the mask drops, both
+/// choices are 0; where it keeps, dropout(r) = r / (1 - rate) has r's sign).
 /// Returns the number of masks rewritten.
 int64_t canonicalizeReluMasks(Graph &g);
 
@@ -139,13 +156,13 @@ struct RegionMatch {
   std::vector<Node *> members;
   std::string name;
 };
-using RegionMatcher = RegionMatch (*)(const UseIndex &idx, Node *anchor);
+using RegionMatcher = std::function<RegionMatch(const UseIndex &idx, Node *anchor)>;
 
 /// Offers every body node to `match` once (program order, rescanning after each
 /// region) and forms the proposed regions through tryMakeRegion. Returns true if
 /// any region was formed.
 struct PassContext;
-bool fuseEachAnchor(Graph &g, PassContext &ctx, RegionMatcher match);
+bool fuseEachAnchor(Graph &g, PassContext &ctx, const RegionMatcher &match);
 
 /// Forms a region for `members` when the pattern is supported by ctx.backend and
 /// the group is convex; bumps "fuse.<name>". Returns the region or null.

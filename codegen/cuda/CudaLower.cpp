@@ -148,13 +148,16 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
     else
       copies.push_back({bo, b});
   }
-  // Elementwise values read by matmul/conv/pool are computed once into a temp.
+  // Elementwise values read by matmul/conv/pool are computed once into a temp,
+  // except a pool gradient's dy, read once per window: it stays inline.
   for (Node *n : body.nodes()) {
     OpClass c = n->info().opClass;
     if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
       continue;
-    for (Value o : n->operands()) {
-      Value r = pb.resolve(o);
+    for (size_t i = 0; i < n->numOperands(); ++i) {
+      if (i == 0 && lower::readsOncePerWindow(*n))
+        continue;
+      Value r = pb.resolve(n->operand(i));
       if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
         pb.materialize(r, rname + "_" + valueName(r));
     }
@@ -200,14 +203,23 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
         if (pb.bufferOf(n->result(j)) < 0)
           pb.materialize(n->result(j), rname + "_" + valueName(n->result(j)));
     }
-    if (Node *pool = fusablePool(body, *n, out ? out : n->result(0))) {
-      if (pb.bufferOf(pool->result()) < 0)
+    Node *pool = fusablePool(body, *n, out ? out : n->result(0));
+    if (pool) {
+      // The pooled value may store through an epilogue of its own (a dropout layer).
+      std::set<Node *> poolChain;
+      if (Value pooledOut = epilogueOutput(pb, body, *pool, poolChain)) {
+        pb.epilogues[pool->result()] = {pooledOut, pb.bufferOf(pooledOut), {}};
+        viaEpilogue.insert(poolChain.begin(), poolChain.end());
+      } else if (pb.bufferOf(pool->result()) < 0) {
         pb.materialize(pool->result(), rname + "_" + valueName(pool->result()));
+      }
       cb.poolAfter = pool;
       viaEpilogue.insert(pool);
     }
     lowerHeavy(cb, *n, partName());
     pb.epilogues.erase(n->result(0));
+    if (pool)
+      pb.epilogues.erase(pool->result());
   }
   flush();
   for (auto [src, dst] : copies)

@@ -4,6 +4,8 @@
 #include "ir/Printer.h"
 #include "passes/Fusion.h"
 
+#include <cstring>
+
 namespace kiln::test {
 namespace {
 
@@ -53,6 +55,56 @@ TEST(FuseBackward, PoolGradWithTheFollowingReluGradient) {
   auto regions = regionsNamed(*g, "pool_grad_mask");
   ASSERT_EQ(regions.size(), 1u) << toText(*g);
   EXPECT_EQ(bodyOps(regions[0]), "max_pool2d_grad,cmp,select");
+}
+
+TEST(FuseBackward, PoolGradTakesTheDropoutGradientBeforeIt) {
+  const char *text = R"(graph @f(%dp: f32[2,4,3,3], %r: f32[2,4,6,6], %key: i64[]) {
+  %zero = constant() {value = 0.0, dtype = "f32", shape = []} : f32[]
+  %dd = dropout(%dp, %key) {rate = 0.25, seed = 7} : f32[2,4,3,3]
+  %dr = max_pool2d_grad(%dd, %r) : f32[2,4,6,6]
+  %m = cmp(%r, %zero) {pred = "gt"} : bool[2,4,6,6]
+  %dz = select(%m, %dr, %zero) : f32[2,4,6,6]
+  return %dz : f32[2,4,6,6]
+}
+)";
+  auto g = fuseAndCheck(text, "fuse-backward");
+  auto regions = regionsNamed(*g, "pool_grad_mask");
+  ASSERT_EQ(regions.size(), 1u) << toText(*g);
+  EXPECT_EQ(bodyOps(regions[0]), "dropout,max_pool2d_grad,cmp,select");
+  EXPECT_EQ(g->nodes().size(), 1u) << toText(*g); // the region alone
+}
+
+// A dense relu layer with dropout in training: the relu-gradient mask reads
+// the dropout output instead of the relu output, so the dense region keeps
+// only the dropout output. The rewrite is exact: every output is bit-identical.
+TEST(FuseBackward, MaskBehindADropoutLayerMovesToItsOutput) {
+  const char *text = R"(graph @f(%x: f32[4,6], %dy: f32[4,5], %key: i64[]) params(%w: f32[6,8], %b: f32[8], %w2: f32[8,5]) {
+  %zero = constant() {value = 0.0, dtype = "f32", shape = []} : f32[]
+  %mm = matmul(%x, %w) : f32[4,8]
+  %z = add(%mm, %b) {broadcast = [1]} : f32[4,8]
+  %h = relu(%z) : f32[4,8]
+  %hd = dropout(%h, %key) {rate = 0.5, seed = 9} : f32[4,8]
+  %o = matmul(%hd, %w2) : f32[4,5]
+  %gh = matmul(%dy, %w2) {transpose_b = true} : f32[4,8]
+  %gd = dropout(%gh, %key) {rate = 0.5, seed = 9} : f32[4,8]
+  %m = cmp(%z, %zero) {pred = "gt"} : bool[4,8]
+  %dz = select(%m, %gd, %zero) : f32[4,8]
+  return %o, %dz : f32[4,5], f32[4,8]
+}
+)";
+  auto g = fuseAndCheck(text, "fuse");
+  auto dense = regionsNamed(*g, "matmul_bias_act");
+  ASSERT_EQ(dense.size(), 1u) << toText(*g);
+  EXPECT_EQ(bodyOps(dense[0]), "matmul,add,relu,dropout");
+  EXPECT_EQ(dense[0]->numResults(), 1u) << toText(*g);
+  std::unique_ptr<Graph> before = parseGraph(text, "test.kir");
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    TensorMap env = randomEnv(*before, seed);
+    TensorMap env1 = cloneEnv(env);
+    std::vector<HostTensor> r0 = interpret(*before, env), r1 = interpret(*g, env1);
+    for (size_t i = 0; i < r0.size(); ++i)
+      EXPECT_EQ(std::memcmp(r0[i].bytes(), r1[i].bytes(), r0[i].byteSize()), 0) << "output " << i;
+  }
 }
 
 // A first layer: the masked pool gradient feeds only the filter and bias

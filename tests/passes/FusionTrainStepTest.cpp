@@ -56,7 +56,10 @@ TEST(FusionTrainStep, ReportCnnFusesIntoTheExpectedRegions) {
   MemoryPlan plan = planMemory(*g);
   EXPECT_EQ(ctx.stats.at("plan-memory.arena-bytes"), static_cast<int64_t>(plan.arenaBytes));
   EXPECT_LT(plan.arenaBytes, unfused.arenaBytes);
-  EXPECT_LT(plan.arenaBytes, plan.unplannedBytes / 2);
+  // Reuse: the arena is within 5% of the bytes live at the busiest point (a
+  // bound no placement can beat), and far below one buffer per value.
+  EXPECT_LE(plan.arenaBytes, plan.peakLiveBytes + plan.peakLiveBytes / 20);
+  EXPECT_LT(plan.arenaBytes, plan.unplannedBytes * 3 / 5);
   std::cout << "train step, batch 128: unfused arena " << unfused.arenaBytes << " bytes (unplanned "
             << unfused.unplannedBytes << "); fused arena " << plan.arenaBytes << ", peak live "
             << plan.peakLiveBytes << ", unplanned " << plan.unplannedBytes << ", in place " << plan.inPlace

@@ -404,6 +404,43 @@ TEST_F(CpuOps, FusedConvBiasReluPoolReportGeometry) {
   EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
 }
 
+// A dropout layer after the pooled conv block, at a small and at the report's
+// geometry (5-wide pooled rows): the cpu's pipeline leaves it a kernel of its
+// own (FusionCaps::convDropout); in the region as the GPU's pipeline forms it,
+// the CPU lowering stores it through the pool's epilogue.
+TEST_F(CpuOps, FusedConvBiasReluPoolDropout) {
+  for (auto [xs, ws] : {std::pair<Shape, Shape>{{2, 3, 10, 10}, {4, 3, 3, 3}}, {{8, 4, 12, 12}, {6, 4, 3, 3}}}) {
+    for (const char *pipeline : {"cpu", "cuda"}) {
+      Graph g;
+      Value r = convBiasRelu(g, xs, ws);
+      Value key = g.addInput("key", {DType::I64, {}});
+      Value p = g.build(OpKind::MaxPool2d, {r});
+      Value d = g.build(OpKind::Dropout, {p, key}, attrs({{"rate", 0.25}, {"seed", int64_t{7}}}));
+      g.setOutputs({d, r});
+      fuseFor(g, pipeline);
+      EXPECT_TRUE(sameAsInterpreter(g, "cpu")) << pipeline;
+      Program prog = lowerGraph(g);
+      // The conv, the pool, and the dropout unless the pool's epilogue applies it.
+      EXPECT_EQ(prog.launches.size(), pipeline == std::string("cpu") ? 3u : 2u) << printProgram(prog);
+    }
+  }
+}
+
+TEST_F(CpuOps, FusedMatmulBiasActDropout) {
+  Graph g;
+  Value x = g.addInput("x", f32({8, 20}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  Value w = g.addParam("w", f32({20, 12}));
+  Value b = g.addParam("b", f32({12}));
+  Value y = g.build(OpKind::Matmul, {x, w});
+  Value r = g.build(OpKind::Relu, {g.build(OpKind::Add, {y, b}, attrs({{"broadcast", std::vector<int64_t>{1}}}))});
+  g.setOutputs({g.build(OpKind::Dropout, {r, key}, attrs({{"rate", 0.5}, {"seed", int64_t{9}}}))});
+  fuse(g, 1);
+  EXPECT_TRUE(sameAsInterpreter(g, "cpu"));
+  Program prog = lowerGraph(g);
+  EXPECT_EQ(prog.launches.size(), 1u) << printProgram(prog);
+}
+
 TEST_F(CpuOps, FusedMatmulBiasAct) {
   Graph g;
   Value x = g.addInput("x", f32({8, 20}));

@@ -10,6 +10,7 @@
 // fused kernel applies) and compares with the interpreter at 1, 2 and 3
 // threads and with 32-byte vectors.
 #include "codegen/Lower.h"
+#include "ir/Printer.h"
 #include "passes/Pass.h"
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
@@ -120,10 +121,20 @@ TEST(CpuPoolGrad, RowsAndWindowsMatchTheInterpreter) {
   if (!hasCpuBackend())
     GTEST_SKIP() << "built without LLVM: no cpu backend";
   for (int64_t w : {16, 24, 10}) {
-    for (bool mask : {false, true}) {
+    // Alone, with the relu mask, and with the mask and a dropout gradient
+    // before it, in the region as the GPU's pipeline forms it (the cpu's
+    // leaves the dropout outside): the pool gradient reads it inline.
+    for (int form : {0, 1, 2}) {
+      bool mask = form > 0;
       Graph g;
       Value r = g.addInput("r", {DType::F32, {3, 5, 6, w}});
       Value dp = g.addInput("dp", {DType::F32, {3, 5, 3, w / 2}});
+      if (form == 2) {
+        AttrMap drop;
+        drop.set("rate", 0.25);
+        drop.set("seed", int64_t{7});
+        dp = g.build(OpKind::Dropout, {dp, g.addInput("key", {DType::I64, {}})}, drop);
+      }
       AttrMap pool;
       pool.set("kernel", std::vector<int64_t>{2, 2});
       Value dr = g.build(OpKind::MaxPool2dGrad, {dp, r}, pool);
@@ -134,10 +145,12 @@ TEST(CpuPoolGrad, RowsAndWindowsMatchTheInterpreter) {
         dr = g.build(OpKind::Select, {g.build(OpKind::Cmp, {r, zero}, gt), dr, zero});
       }
       g.setOutputs({dr});
-      fuseFor(g, "cpu");
+      fuseFor(g, form == 2 ? "cuda" : "cpu");
+      if (mask) // one region, the dropout gradient in it
+        EXPECT_TRUE(g.nodes().size() == 1 && g.nodes()[0]->kind() == OpKind::Fused) << toText(g);
       TensorMap env = randomEnvironment(g, 4);
       env["r"] = randomInts(r.type(), 9, -2, 3);
-      EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0, env)) << "rows " << w << (mask ? " with the mask" : "");
+      EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0, env)) << "rows " << w << " form " << form;
       EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0, env, false, 1, 2, 32)) << "rows " << w << ", 32-byte vectors";
     }
   }

@@ -171,6 +171,39 @@ void convBiasReluPool(Graph &g) {
   g.setOutputs({g.build(OpKind::MaxPool2d, {r}), g.build(OpKind::ReduceSum, {r})});
 }
 
+// The dropout layer after a pooled conv block, stored through the pooled
+// epilogue (the relu output is kept for a second reader).
+void convBiasReluPoolDropout(Graph &g) {
+  Value x = g.addInput("x", f32({2, 3, 10, 10}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  Value w = g.addParam("w", f32({4, 3, 3, 3})), b = g.addParam("b", f32({4}));
+  Value y = g.build(OpKind::Conv2d, {x, w}, attrs({{"stride", Ints{1, 1}}}));
+  Value r = g.build(OpKind::Relu, {g.build(OpKind::Add, {y, b}, attrs({{"broadcast", Ints{1}}}))});
+  Value p = g.build(OpKind::MaxPool2d, {r});
+  g.setOutputs({g.build(OpKind::Dropout, {p, key}, attrs({{"rate", 0.25}, {"seed", int64_t{7}}})),
+                g.build(OpKind::ReduceSum, {r})});
+}
+
+void matmulBiasActDropout(Graph &g) {
+  Value x = g.addInput("x", f32({8, 20}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  Value w = g.addParam("w", f32({20, 12})), b = g.addParam("b", f32({12}));
+  Value z = g.build(OpKind::Add, {g.build(OpKind::Matmul, {x, w}), b}, attrs({{"broadcast", Ints{1}}}));
+  g.setOutputs({g.build(OpKind::Dropout, {g.build(OpKind::Relu, {z}), key}, attrs({{"rate", 0.5}, {"seed", int64_t{9}}}))});
+}
+
+// A pool gradient reading its dropout gradient inline, then the relu mask.
+void poolGradDropoutMask(Graph &g) {
+  Value dp = g.addInput("dp", f32({2, 4, 5, 5}));
+  Value r = g.addInput("r", f32({2, 4, 10, 10}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  Value d = g.build(OpKind::Dropout, {dp, key}, attrs({{"rate", 0.25}, {"seed", int64_t{7}}}));
+  Value dr = g.build(OpKind::MaxPool2dGrad, {d, r}, attrs({{"kernel", Ints{2, 2}}}));
+  Value zero = g.constant(0.0, f32({}));
+  Value m = g.build(OpKind::Cmp, {r, zero}, attrs({{"pred", std::string("gt")}}));
+  g.setOutputs({g.build(OpKind::Select, {m, dr, zero})});
+}
+
 void matmulBiasAct(Graph &g) {
   Value x = g.addInput("x", f32({8, 20}));
   Value w = g.addParam("w", f32({20, 12})), b = g.addParam("b", f32({12}));
@@ -207,6 +240,9 @@ std::vector<OpCase> cases() {
       {"Assign", assign},
       {"FusedConvBiasReluPool", convBiasReluPool, true},
       {"FusedMatmulBiasAct", matmulBiasAct, true},
+      {"FusedConvBiasReluPoolDropout", convBiasReluPoolDropout, true},
+      {"FusedMatmulBiasActDropout", matmulBiasActDropout, true},
+      {"FusedPoolGradDropoutMask", poolGradDropoutMask, true},
       {"FusedSoftmaxXent", softmaxXent, true},
   };
 }
