@@ -10,6 +10,7 @@
 #              the interpreter, the report CNN train step, graph replay, random graphs, the
 #              step protocol) and the pipelined epoch of kiln_examples_tests
 #   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
+#   plain      the same with KILN_CUDA_PDL=0 (no programmatic dependent launches: what they save)
 #   tf32       the same with --tf32 (tensor cores)
 #   epochs     kiln mnist --device cuda --epochs 3 (seconds per epoch: 469 steps + 10,000 test images)
 #   compare    bench/compare_gpu.sh 200 (PyTorch eager, torch.compile max-autotune, kiln)
@@ -20,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$(cd "${1:-$root/.carry/gpu}" && pwd)
 logs=${2:-$bundle/logs}
 mkdir -p "$logs"
-steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,tf32,epochs,compare}
+steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,plain,tf32,epochs,compare}
 
 nvrtc=$(find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu /opt /usr/local/lib -name 'libnvrtc.so.13*' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="$bundle/lib${nvrtc:+:$(dirname "$nvrtc")}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -46,13 +47,14 @@ cuda_tests() {
 }
 step tests cuda_tests
 step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
+step plain env KILN_CUDA_PDL=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step tf32 "$kiln" mnist --device cuda --tf32 --benchmark 200 --no-outputs -v
 step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v
 step compare "$root/bench/compare_gpu.sh" 200
 
 echo "== summary (NVRTC: ${nvrtc:-not found})"
 printf '%s\n' "${summary[@]}"
-for f in benchmark tf32 compare; do
+for f in benchmark plain tf32 compare; do
   [ -f "$logs/$f.log" ] && grep -h '_ms_median=\|speedup\|pipelined' "$logs/$f.log" | sed "s/^/$f: /"
 done
 [ -f "$logs/run/metrics.csv" ] && cat "$logs/run/metrics.csv"

@@ -118,7 +118,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   kb.kernel.body = ref;
 
   KirRenderer r(kb.kernel, cb.noAlias(kb));
-  std::string o = "extern \"C\" __global__ void __launch_bounds__(256) KILN_KERNEL_NAME(" + r.paramList() + ") {\n";
+  std::string o = kernelOpening("KILN_KERNEL_NAME", r.paramList(), 256);
   o += "  __shared__ " + T + " sa[16][65];\n  __shared__ " + T + " sb[16][65];\n";
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
   if (tensorCores)

@@ -87,8 +87,7 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
   g.kind = "group";
   g.block[0] = kGenericBlock;
   g.grid[0] = offset;
-  g.source = "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(kGenericBlock) + ") " + name + "(" +
-             params + ") {\n  const long long b = blockIdx.x;\n" + dispatch + "}\n";
+  g.source = kernelOpening(name, params, kGenericBlock) + "  const long long b = blockIdx.x;\n" + dispatch + "}\n";
   return g;
 }
 

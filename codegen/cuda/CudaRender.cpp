@@ -401,12 +401,16 @@ std::string bodyOpening(const KirRenderer &r, const std::string &symbol) {
          (r.paramNames().empty() ? "" : ", ") + "const long long block) {\n";
 }
 
+std::string kernelOpening(const std::string &symbol, const std::string &params, int threads) {
+  return "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" + params +
+         ") {\n  kiln_pdl_enter();\n";
+}
+
 std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threads) {
   std::string call;
   for (const std::string &p : r.paramNames())
     call += p + ", ";
-  return "extern \"C\" __global__ void __launch_bounds__(" + std::to_string(threads) + ") " + symbol + "(" +
-         r.paramList() + ") {\n  " + symbol + "_body(" + call + "blockIdx.x);\n}\n";
+  return kernelOpening(symbol, r.paramList(), threads) + "  " + symbol + "_body(" + call + "blockIdx.x);\n}\n";
 }
 
 } // namespace kiln::cuda

@@ -72,6 +72,10 @@ inline constexpr int kGenericBlock = 256;
 /// (CudaGroup.cpp), which calls the body for a range of its blocks.
 std::string bodyOpening(const KirRenderer &r, const std::string &symbol);
 std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threads);
+/// The opening of every kernel kiln emits, up to and including its first
+/// statement: kiln_pdl_enter() (the prelude), before anything reads memory, so
+/// that it may be launched as a programmatic dependent of the kernel before it.
+std::string kernelOpening(const std::string &symbol, const std::string &params, int threads);
 
 /// A kernel IR kernel as one CUDA kernel named `symbol` (see the file
 /// comment): a device function `symbol_body(params..., block)` holding the

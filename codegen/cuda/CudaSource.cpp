@@ -33,6 +33,19 @@ __device__ __forceinline__ unsigned char kiln_shfl_xor(unsigned char v, int m) {
   return (unsigned char)__shfl_xor_sync(0xffffffffu, (int)v, m);
 }
 __device__ __forceinline__ bool kiln_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+// Programmatic dependent launch (sm_90+): every kernel starts with this. It
+// lets the next kernel in the stream be scheduled now (its blocks then wait in
+// their own kiln_pdl_enter), and waits until the kernels this one depends on
+// have completed and their writes are visible, before it reads anything. On
+// older GPUs, and without a programmatic launch, the wait returns at once.
+__device__ __forceinline__ void kiln_pdl_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#elif defined(KILN_EMULATOR_GRID_WAIT)
+  KILN_EMULATOR_GRID_WAIT();
+#endif
+}
 #ifdef __CUDA_ARCH__
 // TF32 tensor cores (sm_80+): x rounded to TF32 (nearest, ties away), and
 // d += a b for a warp's 16x8x8 tile (A row-major 16x8, B column-major 8x8).

@@ -49,6 +49,7 @@ Loaded load() {
     l.why = "the CUDA driver is too old: libcuda.so.1 lacks " #name;                               \
     return l;                                                                                      \
   }
+#define KILN_CUDA_OPTIONAL_FN(name) l.api.name = reinterpret_cast<decltype(l.api.name)>(dlsym(lib, #name));
 #include "runtime/cuda/DriverFunctions.def"
   CUresult r = l.api.cuInit(0);
   if (r != CUDA_SUCCESS) {

@@ -19,6 +19,7 @@ namespace kiln::cuda {
 /// Entry points of the driver API that kiln uses.
 struct DriverApi {
 #define KILN_CUDA_FN(name) decltype(&::name) name = nullptr;
+#define KILN_CUDA_OPTIONAL_FN(name) decltype(&::name) name = nullptr;
 #include "runtime/cuda/DriverFunctions.def"
 };
 

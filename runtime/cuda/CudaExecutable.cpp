@@ -12,7 +12,11 @@
 // other slot and its copy runs while step k computes; wait() waits for the
 // oldest step and checks its labels. The graph holds the whole step: status
 // resets, kernels, the read-back, assigns. KILN_CUDA_GRAPH=0 launches on the
-// stream instead. Kernels use no atomics, so a step is bitwise reproducible.
+// stream instead. Every kernel but a step's first is a programmatic dependent
+// launch of the one before it on sm_90+ (KILN_CUDA_PDL=0: plain launches), so
+// the GPU schedules it while that one runs; its threads wait in
+// kiln_pdl_enter (the prelude) until it has finished. Kernels use no atomics,
+// so a step is bitwise reproducible.
 // Nothing is allocated, compiled or captured in a step.
 #include "codegen/cuda/CudaLower.h"
 #include "ir/Error.h"
@@ -23,6 +27,7 @@
 #include "runtime/ArenaPlan.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -55,6 +60,17 @@ struct Slot {
 bool graphsEnabled() {
   const char *e = std::getenv("KILN_CUDA_GRAPH");
   return !(e && std::string(e) == "0");
+}
+
+/// Programmatic dependent launches: on unless KILN_CUDA_PDL=0, and only for
+/// kernels compiled for sm_90 or later (their kiln_pdl_enter waits for the
+/// kernel before them) with a driver that has cuLaunchKernelEx.
+bool programmaticLaunches(const std::string &arch) {
+  const char *e = std::getenv("KILN_CUDA_PDL");
+  if ((e && std::string(e) == "0") || !driver().cuLaunchKernelEx)
+    return false;
+  int version = 0;
+  return std::sscanf(arch.c_str(), "sm_%d", &version) == 1 && version >= 90;
 }
 
 size_t aligned(size_t n) { return (n + 255) / 256 * 256; }
@@ -91,8 +107,10 @@ public:
             : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
     layout_ = planCudaArena(prog_);
-    if (!compileOnly_)
+    if (!compileOnly_) {
+      pdl_ = programmaticLaunches(arch);
       load(cubin);
+    }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
@@ -102,7 +120,8 @@ public:
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
         os << ", inputs 2 x " << inputBytes_ << " bytes, device " << deviceName_
-           << (useGraph_ ? ", graph replay" : ", stream launches");
+           << (useGraph_ ? ", graph replay" : ", stream launches")
+           << (pdl_ ? ", programmatic dependent launches" : "");
       os << ", " << seconds_ << " s\n";
     }
   }
@@ -313,11 +332,33 @@ private:
     Slot &s = slots_[slot];
     for (const LabelCheck &c : p.checks)
       KILN_CU(cuMemsetD8Async, deviceAt(c.buffer, slot), 0, 2 * sizeof(int64_t), stream_);
-    for (Step &st : s.steps) {
+    for (size_t l = 0; l < s.steps.size(); ++l) {
+      Step &st = s.steps[l];
       const CudaKernel &k = *st.kernel;
-      KILN_CU(cuLaunchKernel, st.fn, static_cast<unsigned>(k.grid[0]), static_cast<unsigned>(k.grid[1]),
-              static_cast<unsigned>(k.grid[2]), k.block[0], k.block[1], k.block[2], k.sharedBytes, stream_,
-              st.params.data(), nullptr);
+      if (!pdl_ || l == 0) {
+        KILN_CU(cuLaunchKernel, st.fn, static_cast<unsigned>(k.grid[0]), static_cast<unsigned>(k.grid[1]),
+                static_cast<unsigned>(k.grid[2]), k.block[0], k.block[1], k.block[2], k.sharedBytes, stream_,
+                st.params.data(), nullptr);
+        continue;
+      }
+      // A programmatic dependent of the kernel before it: scheduled while that
+      // one runs, its threads wait in kiln_pdl_enter until it has finished.
+      CUlaunchAttribute attr{};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig c{};
+      c.gridDimX = static_cast<unsigned>(k.grid[0]);
+      c.gridDimY = static_cast<unsigned>(k.grid[1]);
+      c.gridDimZ = static_cast<unsigned>(k.grid[2]);
+      c.blockDimX = k.block[0];
+      c.blockDimY = k.block[1];
+      c.blockDimZ = k.block[2];
+      c.sharedMemBytes = k.sharedBytes;
+      c.hStream = stream_;
+      c.attrs = &attr;
+      c.numAttrs = 1;
+      checkCu(driver().cuLaunchKernelEx(&c, st.fn, st.params.data(), nullptr),
+              "cuLaunchKernelEx (a programmatic dependent launch; KILN_CUDA_PDL=0 launches without)");
     }
     for (size_t i = 0; i < p.checks.size(); ++i)
       KILN_CU(cuMemcpyDtoHAsync_v2, s.back + 16 * i, deviceAt(p.checks[i].buffer, slot), 2 * sizeof(int64_t),
@@ -365,7 +406,7 @@ private:
   std::unique_ptr<Graph> graph_;
   CudaProgram prog_;
   ArenaPlan layout_;
-  bool compileOnly_ = false, useGraph_ = false;
+  bool compileOnly_ = false, useGraph_ = false, pdl_ = false;
   std::string deviceName_;
   CUmodule module_ = nullptr;
   CUdeviceptr arena_ = 0, inputs_ = 0;

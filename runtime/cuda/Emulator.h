@@ -16,7 +16,8 @@
 // their threads as plain calls. What a GPU leaves undefined is an error
 // here: a __syncthreads that some threads of the block never reach, a full-
 // mask shuffle with lanes that exited or wait elsewhere, a launch shape over
-// the hardware's limits. It is as an sm_90 device with 132 multiprocessors,
+// the hardware's limits, a programmatic dependent launch of a kernel whose
+// threads do not all wait for the grid before it. It is as an sm_90 device with 132 multiprocessors,
 // so kernels are lowered exactly as for an H100.
 //
 // This is for testing the backend without a GPU (the test suite runs the
@@ -63,6 +64,7 @@ struct ThreadState {
 struct HostHooks {
   void (*syncthreads)();
   void (*syncwarp)();
+  void (*gridwait)(); ///< a thread ran kiln_pdl_enter (griddepcontrol.wait on a GPU)
 };
 struct KernelEntry {
   const char *name;
@@ -86,8 +88,12 @@ const char *imageLibrary(const void *image, uint64_t *size);
 const HostHooks &hostHooks();
 
 /// Runs `f` over the grid; returns "" or why the launch failed (a barrier
-/// not every thread reaches, a shuffle with missing lanes).
-std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params);
+/// not every thread reaches, a shuffle with missing lanes). A `programmatic`
+/// launch (a programmatic dependent launch on a GPU, which may start before
+/// the kernel before it has finished) fails unless every thread ran the
+/// grid-dependency wait (kiln_pdl_enter), the contract a GPU relies on.
+std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params,
+                   bool programmatic = false);
 
 } // namespace emulator
 } // namespace kiln::cuda

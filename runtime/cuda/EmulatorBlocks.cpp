@@ -330,15 +330,29 @@ Scheduler &scheduler() {
 void syncthreadsHook() { Scheduler::self_->wait(At::BlockBarrier); }
 void syncwarpHook() { Scheduler::self_->wait(At::WarpBarrier); }
 
+thread_local unsigned long long gridWaits = 0; // threads of the running launch that waited for the grid
+void gridwaitHook() { ++gridWaits; }
+
 } // namespace
 
 const HostHooks &hostHooks() {
-  static const HostHooks h{&syncthreadsHook, &syncwarpHook};
+  static const HostHooks h{&syncthreadsHook, &syncwarpHook, &gridwaitHook};
   return h;
 }
 
-std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params) {
-  return scheduler().run(f, grid, block, params);
+std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params,
+                   bool programmatic) {
+  gridWaits = 0;
+  std::string why = scheduler().run(f, grid, block, params);
+  const unsigned long long threads = 1ull * grid[0] * grid[1] * grid[2] * block[0] * block[1] * block[2];
+  if (!why.empty() || !programmatic || gridWaits >= threads)
+    return why;
+  std::ostringstream os;
+  os << f.kernel.name << ": launched as a programmatic dependent of the kernel before it, but "
+     << threads - gridWaits << " of its " << threads
+     << " threads never waited for that kernel (griddepcontrol.wait, kiln_pdl_enter) and may read what it has "
+        "not written yet";
+  return os.str();
 }
 
 } // namespace kiln::cuda::emulator

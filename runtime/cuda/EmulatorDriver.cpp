@@ -370,8 +370,8 @@ CUresult streamWaitEvent(CUstream s, CUevent e, unsigned) {
   return enqueue(s, [point] { return reach(point); });
 }
 
-CUresult launchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                      unsigned shared, CUstream s, void **params, void **extra) {
+CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                unsigned shared, CUstream s, void **params, void **extra, bool programmatic) {
   auto *fn = reinterpret_cast<const emulator::Function *>(f);
   std::string name = fn ? fn->kernel.name : "(null)";
   if (!fn)
@@ -394,13 +394,38 @@ CUresult launchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsig
     values[i].assign(v, v + fn->kernel.argBytes[i]);
   }
   std::array<unsigned, 3> grid{gx, gy, gz}, block{bx, by, bz};
-  return enqueue(s, [fn, values, grid, block]() mutable {
+  return enqueue(s, [fn, values, grid, block, programmatic]() mutable {
     std::vector<void *> p;
     for (auto &v : values)
       p.push_back(v.data());
-    std::string why = emulator::launch(*fn, grid.data(), block.data(), p.data());
+    std::string why = emulator::launch(*fn, grid.data(), block.data(), p.data(), programmatic);
     return why.empty() ? CUDA_SUCCESS : fail(CUDA_ERROR_LAUNCH_FAILED, why);
   });
+}
+
+CUresult launchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                      unsigned shared, CUstream s, void **params, void **extra) {
+  return launch(f, gx, gy, gz, bx, by, bz, shared, s, params, extra, false);
+}
+
+// Of the launch attributes, the emulator takes programmatic stream
+// serialization (a programmatic dependent launch): it runs the kernel in
+// stream order all the same, and checks that the kernel waits for the grid.
+CUresult launchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra) {
+  if (!c)
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx without a launch configuration");
+  if (c->numAttrs && !c->attrs)
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: numAttrs without attrs");
+  bool programmatic = false;
+  for (unsigned i = 0; i < c->numAttrs; ++i) {
+    if (c->attrs[i].id != CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION)
+      return fail(CUDA_ERROR_NOT_SUPPORTED, "cuLaunchKernelEx: the emulator takes no launch attribute but "
+                                            "programmatic stream serialization, got attribute " +
+                                                std::to_string(static_cast<int>(c->attrs[i].id)));
+    programmatic = c->attrs[i].value.programmaticStreamSerializationAllowed != 0;
+  }
+  return launch(f, c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY, c->blockDimZ,
+                c->sharedMemBytes, c->hStream, params, extra, programmatic);
 }
 
 CUresult streamBeginCapture(CUstream s, CUstreamCaptureMode) {
@@ -476,6 +501,7 @@ DriverApi makeApi() {
   a.cuEventRecord = &eventRecord;
   a.cuEventSynchronize = &eventSynchronize;
   a.cuLaunchKernel = &launchKernel;
+  a.cuLaunchKernelEx = &launchKernelEx;
   a.cuStreamBeginCapture_v2 = &streamBeginCapture;
   a.cuStreamEndCapture = &streamEndCapture;
   a.cuGraphInstantiateWithFlags = &graphInstantiate;

@@ -41,7 +41,7 @@ struct kiln_emu_thread {
   unsigned linear;
   unsigned long long *exchange;
 };
-struct kiln_emu_hooks { void (*syncthreads)(); void (*syncwarp)(); };
+struct kiln_emu_hooks { void (*syncthreads)(); void (*syncwarp)(); void (*gridwait)(); };
 struct kiln_emu_kernel {
   const char *name;
   void (*entry)(void **);
@@ -57,6 +57,7 @@ extern "C" void kiln_emu_bind(const kiln_emu_hooks *h) { kiln_emu_host = h; }
 #define blockIdx (kiln_emu_cur->block_idx)
 #define blockDim (kiln_emu_cur->block_dim)
 #define gridDim (kiln_emu_cur->grid_dim)
+#define KILN_EMULATOR_GRID_WAIT() kiln_emu_host->gridwait()
 #define __global__
 #define __device__
 #define __host__

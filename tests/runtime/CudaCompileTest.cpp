@@ -50,6 +50,18 @@ TEST(CudaNvrtc, PtxAndCubin) {
   EXPECT_THROW(cuda::nvrtcCompile(tu, "gfx90a", "unit"), UserError);
 }
 
+// kiln_pdl_enter (the prelude) is griddepcontrol on sm_90 and later, and
+// nothing before: the same source compiles for an sm_80 GPU.
+TEST(CudaNvrtc, GridDependencyControlOnlyFromSm90) {
+  cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit({kernel("k0_pdl", "  kiln_pdl_enter();\n  p0[0] = 1.0f;\n")});
+  std::string hopper = cuda::nvrtcCompile(tu, "compute_90", "unit").ptx;
+  EXPECT_NE(hopper.find("griddepcontrol.launch_dependents"), std::string::npos) << hopper;
+  EXPECT_NE(hopper.find("griddepcontrol.wait"), std::string::npos) << hopper;
+  std::string ampere = cuda::nvrtcCompile(tu, "compute_80", "unit").ptx;
+  EXPECT_EQ(ampere.find("griddepcontrol"), std::string::npos) << ampere;
+  EXPECT_NE(ampere.find(".entry k0_pdl("), std::string::npos);
+}
+
 TEST(CudaNvrtc, SecondCompileComesFromTheDiskCache) {
   TempDir dir;
   KernelCache cache(dir.path().string());

@@ -7,7 +7,8 @@
 // (a barrier some threads never reach, a shuffle with an exited lane, a
 // launch shape over the limits), graph capture and replay, streams that run
 // their work only when waited for, events ordering two streams, a launch
-// failure reported at the wait, a CUBIN and a host-compiler error. Expected
+// failure reported at the wait, a programmatic dependent launch that must wait
+// for the kernel before it, a CUBIN and a host-compiler error. Expected
 // values are computed here by hand.
 #include "ir/Error.h"
 #include "runtime/KernelCache.h"
@@ -62,6 +63,21 @@ public:
       params.push_back(&a);
     return api().cuLaunchKernel(fn_, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, stream,
                                 params.data(), nullptr);
+  }
+
+  /// cuLaunchKernelEx with the attributes `attrs`.
+  CUresult launchEx(std::array<unsigned, 3> grid, std::array<unsigned, 3> block, std::vector<CUdeviceptr> args,
+                    CUstream stream, std::vector<CUlaunchAttribute> attrs) {
+    std::vector<void *> params;
+    for (CUdeviceptr &a : args)
+      params.push_back(&a);
+    CUlaunchConfig c{};
+    c.gridDimX = grid[0], c.gridDimY = grid[1], c.gridDimZ = grid[2];
+    c.blockDimX = block[0], c.blockDimY = block[1], c.blockDimZ = block[2];
+    c.hStream = stream;
+    c.attrs = attrs.data();
+    c.numAttrs = static_cast<unsigned>(attrs.size());
+    return api().cuLaunchKernelEx(&c, fn_, params.data(), nullptr);
   }
 
 private:
@@ -327,6 +343,52 @@ TEST(CudaEmulator, AFailedLaunchIsReportedWhenItsStreamIsWaitedFor) {
   EXPECT_NE(detail(r).find("kernel early_exit, block (0,0,0)"), std::string::npos) << detail(r);
   EXPECT_EQ(y.get()[0], 7.0f) << "the stream's work after the failure ran";
   EXPECT_EQ(api().cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED) << "the failure is sticky";
+}
+
+// A programmatic dependent launch may start before the kernel before it has
+// finished; only a kernel whose every thread waits for that one first
+// (kiln_pdl_enter: griddepcontrol.wait) may be launched so. The emulator
+// runs it in stream order and checks the wait; other attributes it rejects.
+TEST(CudaEmulator, AProgrammaticLaunchMustWaitForTheKernelBeforeIt) {
+  CUlaunchAttribute pdl{};
+  pdl.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  pdl.value.programmaticStreamSerializationAllowed = 1;
+  Kernel first("fill", "extern \"C\" __global__ void fill(float *out) { out[threadIdx.x] = threadIdx.x; }\n");
+  Kernel waits("twice", "extern \"C\" __global__ void twice(float *out) {\n  kiln_pdl_enter();\n"
+                        "  out[threadIdx.x] *= 2;\n}\n");
+  Kernel racy("racy", "extern \"C\" __global__ void racy(float *out) {\n  if (threadIdx.x) kiln_pdl_enter();\n"
+                      "  out[threadIdx.x] *= 2;\n}\n");
+  Buffer<float> y(64, 7.0f);
+  {
+    Stream s;
+    EXPECT_CU_OK(first.launch({1, 1, 1}, {64, 1, 1}, {y.ptr()}, s));
+    EXPECT_CU_OK(waits.launchEx({1, 1, 1}, {64, 1, 1}, {y.ptr()}, s, {pdl}));
+    EXPECT_CU_OK(api().cuStreamSynchronize(s));
+    std::vector<float> out = y.get();
+    for (unsigned t = 0; t < 64; ++t)
+      ASSERT_EQ(out[t], 2.0f * t) << "thread " << t;
+  }
+  {
+    Stream s;
+    EXPECT_CU_OK(racy.launchEx({2, 1, 1}, {64, 1, 1}, {y.ptr()}, s, {pdl}));
+    CUresult r = api().cuStreamSynchronize(s);
+    EXPECT_EQ(r, CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_NE(detail(r).find("racy: launched as a programmatic dependent of the kernel before it, but 2 of its 128 "
+                             "threads never waited"),
+              std::string::npos)
+        << detail(r);
+  }
+  {
+    Stream s; // the same kernel as a plain launch needs no wait
+    EXPECT_CU_OK(racy.launchEx({1, 1, 1}, {64, 1, 1}, {y.ptr()}, s, {}));
+    EXPECT_CU_OK(api().cuStreamSynchronize(s));
+  }
+  CUlaunchAttribute other{};
+  other.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+  other.value.cooperative = 1;
+  CUresult r = waits.launchEx({1, 1, 1}, {64, 1, 1}, {y.ptr()}, nullptr, {other});
+  EXPECT_EQ(r, CUDA_ERROR_NOT_SUPPORTED);
+  EXPECT_NE(detail(r).find("programmatic stream serialization"), std::string::npos) << detail(r);
 }
 
 TEST(CudaEmulator, ACubinIsNotAnEmulatorImage) {

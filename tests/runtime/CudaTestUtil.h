@@ -2,7 +2,8 @@
 //
 // assemblesForSm90 lowers a graph for the CUDA backend, compiles the whole
 // translation unit with NVRTC to PTX for compute_90, checks that the PTX has
-// one .entry per kernel, and assembles it with `ptxas -arch=sm_90` (from
+// one .entry per kernel, each starting with kiln_pdl_enter() and holding a
+// griddepcontrol.wait (programmatic dependent launch), and assembles it with `ptxas -arch=sm_90` (from
 // $KILN_PTXAS, /usr/local/cuda/bin or PATH). Without ptxas it compiles to an
 // sm_90 CUBIN through NVRTC instead, which runs the same assembler inside.
 // Header-only; only for builds with the CUDA toolkit (KILN_WITH_CUDA).
@@ -44,11 +45,25 @@ inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes =
     copy = g.clone();
   }
   cuda::CudaProgram p = cuda::lowerCuda(*copy, lo);
+  // Every kernel may be a programmatic dependent launch: its first statement
+  // waits for the kernel before it.
+  for (const cuda::CudaKernel &k : p.kernels) {
+    size_t at = k.source.find("__global__");
+    size_t open = k.source.find("{\n", at);
+    if (at == std::string::npos || open == std::string::npos ||
+        k.source.compare(open + 2, 19, "  kiln_pdl_enter();") != 0)
+      return ::testing::AssertionFailure() << k.name << " does not start with kiln_pdl_enter():\n" << k.source;
+  }
   cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit(p.kernels);
   std::string ptx = cuda::nvrtcCompile(tu, "compute_90", g.name()).ptx;
-  for (const auto &[line, name] : tu.kernelLines)
-    if (ptx.find(".entry " + name + "(") == std::string::npos)
+  for (const auto &[line, name] : tu.kernelLines) {
+    size_t entry = ptx.find(".entry " + name + "(");
+    if (entry == std::string::npos)
       return ::testing::AssertionFailure() << "the PTX has no entry " << name;
+    size_t wait = ptx.find("griddepcontrol.wait", entry);
+    if (wait == std::string::npos || wait > ptx.find(".entry ", entry + 1))
+      return ::testing::AssertionFailure() << "the PTX of " << name << " has no griddepcontrol.wait";
+  }
   std::string ptxas = findPtxas();
   if (ptxas.empty()) {
     cuda::nvrtcCompile(tu, "sm_90", g.name());

@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 namespace kiln::test {
 namespace {
@@ -103,6 +104,44 @@ TEST(CudaTrainStep, GraphReplayIsBitwiseReproducible) {
   }
   for (const Node *n : m.train->params()) {
     HostTensor a = replay->get(n->name()), b = direct->get(n->name());
+    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << n->name() << " differs";
+  }
+}
+
+// Programmatic dependent launches (sm_90+, on by default) only let a kernel
+// be scheduled early; each waits for the one before it, so two steps give
+// the same bits as with plain launches (KILN_CUDA_PDL=0).
+TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  BuiltModel m = mnist::buildModel("cnn", 128);
+  TensorMap env = stepInputs(m);
+  CompileOptions opt;
+  opt.backend = "cuda";
+  opt.verbose = true;
+  std::ostringstream log;
+  opt.log = &log;
+  std::unique_ptr<Executable> pdl = compile(*m.train, opt);
+  setenv("KILN_CUDA_PDL", "0", 1);
+  std::unique_ptr<Executable> plain = compile(*m.train, opt);
+  unsetenv("KILN_CUDA_PDL");
+  std::string text = log.str();
+  size_t first = text.find("programmatic dependent launches");
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find("programmatic dependent launches", first + 1), std::string::npos) << text;
+  for (Executable *e : {pdl.get(), plain.get()})
+    for (auto &[name, t] : env)
+      e->set(name, t);
+  for (int step = 0; step < 2; ++step) {
+    for (Executable *e : {pdl.get(), plain.get()}) {
+      e->set("key", HostTensor::scalar(DType::I64, step));
+      e->run();
+    }
+    HostTensor a = pdl->output(0), b = plain->output(0);
+    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << "loss differs at step " << step;
+  }
+  for (const Node *n : m.train->params()) {
+    HostTensor a = pdl->get(n->name()), b = plain->get(n->name());
     EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << n->name() << " differs";
   }
 }
