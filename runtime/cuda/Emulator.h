@@ -17,8 +17,8 @@
 // here: a __syncthreads that some threads of the block never reach, a full-
 // mask shuffle with lanes that exited or wait elsewhere, a launch shape over
 // the hardware's limits, a programmatic dependent launch of a kernel whose
-// threads do not all wait for the grid before it. It is as an sm_90 device with 132 multiprocessors,
-// so kernels are lowered exactly as for an H100.
+// threads do not all wait for the grid before it. It is as an sm_90 device
+// with 132 multiprocessors, so kernels are lowered exactly as for an H100.
 //
 // This is for testing the backend without a GPU (the test suite runs the
 // CUDA tests on it); it is slow (every thread is a function call) and its

@@ -184,6 +184,16 @@ void convBiasReluPoolDropout(Graph &g) {
                 g.build(OpKind::ReduceSum, {r})});
 }
 
+// Without a pool, the dropout rides in the convolution's own epilogue.
+void convBiasReluDropout(Graph &g) {
+  Value x = g.addInput("x", f32({2, 3, 9, 9}));
+  Value key = g.addInput("key", {DType::I64, {}});
+  Value w = g.addParam("w", f32({4, 3, 3, 3})), b = g.addParam("b", f32({4}));
+  Value y = g.build(OpKind::Conv2d, {x, w}, attrs({{"stride", Ints{1, 1}}}));
+  Value r = g.build(OpKind::Relu, {g.build(OpKind::Add, {y, b}, attrs({{"broadcast", Ints{1}}}))});
+  g.setOutputs({g.build(OpKind::Dropout, {r, key}, attrs({{"rate", 0.25}, {"seed", int64_t{7}}}))});
+}
+
 void matmulBiasActDropout(Graph &g) {
   Value x = g.addInput("x", f32({8, 20}));
   Value key = g.addInput("key", {DType::I64, {}});
@@ -241,6 +251,7 @@ std::vector<OpCase> cases() {
       {"FusedConvBiasReluPool", convBiasReluPool, true},
       {"FusedMatmulBiasAct", matmulBiasAct, true},
       {"FusedConvBiasReluPoolDropout", convBiasReluPoolDropout, true},
+      {"FusedConvBiasReluDropout", convBiasReluDropout, true},
       {"FusedMatmulBiasActDropout", matmulBiasActDropout, true},
       {"FusedPoolGradDropoutMask", poolGradDropoutMask, true},
       {"FusedSoftmaxXent", softmaxXent, true},

@@ -80,32 +80,37 @@ TEST(CudaTrainStep, CnnMatchesInterpreter) {
   EXPECT_TRUE(sameAsInterpreter(*m.train, "cuda", 1e-4, stepInputs(m), /*passes=*/true));
 }
 
+/// Steps `a` and `b` (two builds of m's train step) `steps` times from `env`
+/// and expects the same bits in every loss and in every parameter after.
+void expectBitwiseSameSteps(Executable &a, Executable &b, const BuiltModel &m, const TensorMap &env, int steps) {
+  for (Executable *e : {&a, &b})
+    for (auto &[name, t] : env)
+      e->set(name, t);
+  for (int step = 0; step < steps; ++step) {
+    for (Executable *e : {&a, &b}) {
+      e->set("key", HostTensor::scalar(DType::I64, step));
+      e->run();
+    }
+    HostTensor x = a.output(0), y = b.output(0);
+    EXPECT_EQ(std::memcmp(x.bytes(), y.bytes(), x.byteSize()), 0) << "loss differs at step " << step;
+  }
+  for (const Node *n : m.train->params()) {
+    HostTensor x = a.get(n->name()), y = b.get(n->name());
+    EXPECT_EQ(std::memcmp(x.bytes(), y.bytes(), x.byteSize()), 0) << n->name() << " differs";
+  }
+}
+
 TEST(CudaTrainStep, GraphReplayIsBitwiseReproducible) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   BuiltModel m = mnist::buildModel("cnn", 128);
-  TensorMap env = stepInputs(m);
   CompileOptions opt;
   opt.backend = "cuda";
   std::unique_ptr<Executable> replay = compile(*m.train, opt);
   setenv("KILN_CUDA_GRAPH", "0", 1);
   std::unique_ptr<Executable> direct = compile(*m.train, opt);
   unsetenv("KILN_CUDA_GRAPH");
-  for (Executable *e : {replay.get(), direct.get()})
-    for (auto &[name, t] : env)
-      e->set(name, t);
-  for (int step = 0; step < 3; ++step) {
-    for (Executable *e : {replay.get(), direct.get()}) {
-      e->set("key", HostTensor::scalar(DType::I64, step));
-      e->run();
-    }
-    HostTensor a = replay->output(0), b = direct->output(0);
-    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << "loss differs at step " << step;
-  }
-  for (const Node *n : m.train->params()) {
-    HostTensor a = replay->get(n->name()), b = direct->get(n->name());
-    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << n->name() << " differs";
-  }
+  expectBitwiseSameSteps(*replay, *direct, m, stepInputs(m), 3);
 }
 
 // Programmatic dependent launches (sm_90+, on by default) only let a kernel
@@ -115,7 +120,6 @@ TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   BuiltModel m = mnist::buildModel("cnn", 128);
-  TensorMap env = stepInputs(m);
   CompileOptions opt;
   opt.backend = "cuda";
   opt.verbose = true;
@@ -129,21 +133,7 @@ TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
   size_t first = text.find("programmatic dependent launches");
   ASSERT_NE(first, std::string::npos) << text;
   EXPECT_EQ(text.find("programmatic dependent launches", first + 1), std::string::npos) << text;
-  for (Executable *e : {pdl.get(), plain.get()})
-    for (auto &[name, t] : env)
-      e->set(name, t);
-  for (int step = 0; step < 2; ++step) {
-    for (Executable *e : {pdl.get(), plain.get()}) {
-      e->set("key", HostTensor::scalar(DType::I64, step));
-      e->run();
-    }
-    HostTensor a = pdl->output(0), b = plain->output(0);
-    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << "loss differs at step " << step;
-  }
-  for (const Node *n : m.train->params()) {
-    HostTensor a = pdl->get(n->name()), b = plain->get(n->name());
-    EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.byteSize()), 0) << n->name() << " differs";
-  }
+  expectBitwiseSameSteps(*pdl, *plain, m, stepInputs(m), 2);
 }
 
 } // namespace
