@@ -114,20 +114,7 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
   if (region.attrs().has("name") && region.attrs().getString("name") == "pool_grad_wgrad" &&
       lowerPoolGradWeightGrads(pb, body, rname))
     return;
-  // Elementwise values read by matmul/conv/pool are computed once into a temp,
-  // except a pool gradient's dy, read once per window: it stays inline.
-  for (Node *n : body.nodes()) {
-    OpClass c = n->info().opClass;
-    if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
-      continue;
-    for (size_t i = 0; i < n->numOperands(); ++i) {
-      if (i == 0 && readsOncePerWindow(*n))
-        continue;
-      Value r = pb.resolve(n->operand(i));
-      if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
-        pb.materialize(r, rname + "_" + valueName(r));
-    }
-  }
+  materializeHeavyOperands(pb, body, rname);
   std::set<Node *> viaEpilogue;
   int part = 0;
   auto partName = [&] {
@@ -157,16 +144,7 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
     flush();
     KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
         << "cpu backend: " << n->mnemonic() << " inside a fused region is not supported";
-    std::set<Node *> chain;
-    Value out = epilogueOutput(pb, body, *n, chain);
-    if (out) {
-      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out), {}};
-      viaEpilogue.insert(chain.begin(), chain.end());
-    } else {
-      for (size_t j = 0; j < n->numResults(); ++j)
-        if (pb.bufferOf(n->result(j)) < 0)
-          pb.materialize(n->result(j), rname + "_" + valueName(n->result(j)));
-    }
+    storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
     lowerHeavy(pb, *n, partName());
     pb.epilogues.erase(n->result(0));
   }
@@ -177,6 +155,36 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
 }
 
 } // namespace
+
+Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
+                           std::set<Node *> &viaEpilogue) {
+  std::set<Node *> chain;
+  Value out = epilogueOutput(pb, body, h, chain);
+  if (out) {
+    pb.epilogues[h.result(0)] = {out, pb.bufferOf(out), {}};
+    viaEpilogue.insert(chain.begin(), chain.end());
+    return out;
+  }
+  for (size_t j = 0; j < h.numResults(); ++j)
+    if (pb.bufferOf(h.result(j)) < 0)
+      pb.materialize(h.result(j), rname + "_" + valueName(h.result(j)));
+  return out;
+}
+
+void materializeHeavyOperands(ProgramBuilder &pb, const Graph &body, const std::string &rname) {
+  for (Node *n : body.nodes()) {
+    OpClass c = n->info().opClass;
+    if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
+      continue;
+    for (size_t i = 0; i < n->numOperands(); ++i) {
+      if (i == 0 && readsOncePerWindow(*n))
+        continue;
+      Value r = pb.resolve(n->operand(i));
+      if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
+        pb.materialize(r, rname + "_" + valueName(r));
+    }
+  }
+}
 
 /// The elementwise nodes of `body` reached from v through elementwise nodes only.
 std::set<Node *> elementwiseDependents(const Graph &body, Value v) {

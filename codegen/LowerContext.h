@@ -177,6 +177,17 @@ std::set<Node *> elementwiseDependents(const Graph &body, Value v);
 /// (a value used outside the chain) has a buffer, returns that exit (h then
 /// stores through the chain as an epilogue) and the chain in `chain`; else null.
 Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain);
+/// Heavy node h of region `body` stores through the elementwise chain after it
+/// when it can (epilogueOutput): registers the epilogue, adds the chain to
+/// `viaEpilogue` and returns its exit. Otherwise gives h's results buffers
+/// named after region `rname` and returns null. The caller erases the epilogue
+/// once h is lowered.
+Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
+                           std::set<Node *> &viaEpilogue);
+/// Gives every elementwise value of region `body` that a matmul, conv or pool
+/// reads a temp named after region `rname`, so it is computed once and not at
+/// every read; a pool gradient's dy (readsOncePerWindow) stays inline.
+void materializeHeavyOperands(ProgramBuilder &pb, const Graph &body, const std::string &rname);
 
 /// Updates in place (both lowerings): an elementwise node whose result is
 /// assigned to a parameter or state t, where t is an operand read at the

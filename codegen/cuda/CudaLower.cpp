@@ -102,9 +102,6 @@ void lowerHeavy(CudaBuilder &cb, Node &n, const std::string &name) {
   cb.renderPending();
 }
 
-using lower::elementwiseDependents;
-using lower::epilogueOutput;
-
 /// The max_pool2d of `body` over conv2d n's activation v (n's result, or the
 /// exit of its epilogue chain) that the convolution's GEMM can compute in its
 /// epilogue: 2x2 windows, stride 2, no padding, even height and width.
@@ -148,20 +145,7 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
     else
       copies.push_back({bo, b});
   }
-  // Elementwise values read by matmul/conv/pool are computed once into a temp,
-  // except a pool gradient's dy, read once per window: it stays inline.
-  for (Node *n : body.nodes()) {
-    OpClass c = n->info().opClass;
-    if (c != OpClass::Matmul && c != OpClass::Conv && c != OpClass::Pool)
-      continue;
-    for (size_t i = 0; i < n->numOperands(); ++i) {
-      if (i == 0 && lower::readsOncePerWindow(*n))
-        continue;
-      Value r = pb.resolve(n->operand(i));
-      if (r.node->graph() == &body && r.node->info().opClass == OpClass::Elementwise && pb.bufferOf(r) < 0)
-        pb.materialize(r, rname + "_" + valueName(r));
-    }
-  }
+  lower::materializeHeavyOperands(pb, body, rname);
   pb.inlinable = [&pb](Value v) { return pb.bufferOf(v) < 0 && lower::isInlineKind(*v.node); };
   std::set<Node *> viaEpilogue;
   int part = 0;
@@ -193,26 +177,10 @@ void lowerRegion(CudaBuilder &cb, Node &region) {
     flush();
     KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
         << "cuda backend: " << n->mnemonic() << " inside a fused region is not supported";
-    std::set<Node *> chain;
-    Value out = epilogueOutput(pb, body, *n, chain);
-    if (out) {
-      pb.epilogues[n->result(0)] = {out, pb.bufferOf(out), {}};
-      viaEpilogue.insert(chain.begin(), chain.end());
-    } else {
-      for (size_t j = 0; j < n->numResults(); ++j)
-        if (pb.bufferOf(n->result(j)) < 0)
-          pb.materialize(n->result(j), rname + "_" + valueName(n->result(j)));
-    }
+    Value out = lower::storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
     Node *pool = fusablePool(body, *n, out ? out : n->result(0));
     if (pool) {
-      // The pooled value may store through an epilogue of its own (a dropout layer).
-      std::set<Node *> poolChain;
-      if (Value pooledOut = epilogueOutput(pb, body, *pool, poolChain)) {
-        pb.epilogues[pool->result()] = {pooledOut, pb.bufferOf(pooledOut), {}};
-        viaEpilogue.insert(poolChain.begin(), poolChain.end());
-      } else if (pb.bufferOf(pool->result()) < 0) {
-        pb.materialize(pool->result(), rname + "_" + valueName(pool->result()));
-      }
+      lower::storeThroughEpilogue(pb, body, *pool, rname, viaEpilogue); // its own chain (a dropout layer)
       cb.poolAfter = pool;
       viaEpilogue.insert(pool);
     }

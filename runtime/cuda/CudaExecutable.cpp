@@ -24,10 +24,10 @@
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDriver.h"
 #include "runtime/cuda/Emulator.h"
+#include "runtime/cuda/Nvrtc.h"
 #include "runtime/ArenaPlan.h"
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -67,10 +67,7 @@ bool graphsEnabled() {
 /// kernel before them) with a driver that has cuLaunchKernelEx.
 bool programmaticLaunches(const std::string &arch) {
   const char *e = std::getenv("KILN_CUDA_PDL");
-  if ((e && std::string(e) == "0") || !driver().cuLaunchKernelEx)
-    return false;
-  int version = 0;
-  return std::sscanf(arch.c_str(), "sm_%d", &version) == 1 && version >= 90;
+  return !(e && std::string(e) == "0") && driver().cuLaunchKernelEx && archNumber(arch) >= 90;
 }
 
 size_t aligned(size_t n) { return (n + 255) / 256 * 256; }

@@ -60,12 +60,21 @@ std::string nvrtcVersionString() {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
-std::string virtualArch(const std::string &arch) {
+namespace {
+
+/// The "XY[a]" of "sm_XY[a]" or "compute_XY[a]"; UserError for anything else.
+std::string archSuffix(const std::string &arch) {
   std::smatch m;
   KILN_USER_CHECK(std::regex_match(arch, m, std::regex(R"((sm|compute)_(\d+[a-z]?))")))
       << "cuda: bad architecture '" << arch << "' (expected sm_XY or compute_XY, e.g. sm_90)";
-  return "compute_" + m[2].str();
+  return m[2].str();
 }
+
+} // namespace
+
+std::string virtualArch(const std::string &arch) { return "compute_" + archSuffix(arch); }
+
+int archNumber(const std::string &arch) { return std::stoi(archSuffix(arch)); }
 
 NvrtcOutput nvrtcCompile(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit) {
   virtualArch(arch); // validates the name
