@@ -31,6 +31,7 @@ public:
   void *inputData(const std::string &name) override { return inner_->inputData(name); }
   double compileSeconds() const override { return inner_->compileSeconds(); }
   std::string backend() const override { return inner_->backend(); }
+  std::optional<StepProfile> profile() const override { return inner_->profile(); }
 
 protected:
   HostTensor stepOutput(size_t i) const override { return inner_->output(i); }

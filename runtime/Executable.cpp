@@ -5,6 +5,10 @@
 #include "passes/Pass.h"
 #include "runtime/Backends.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <numeric>
+
 namespace kiln {
 
 std::unique_ptr<Graph> prepareGraph(const Graph &g, const CompileOptions &opt) {
@@ -28,6 +32,30 @@ std::unique_ptr<Executable> compile(const Graph &g, const CompileOptions &opt) {
     return opt.checkNumerics ? withNumericsCheck(makeCudaExecutable(g, opt)) : makeCudaExecutable(g, opt);
   KILN_USER_ERROR() << "unknown backend '" << opt.backend << "' (expected interp, cpu or cuda)";
   return nullptr;
+}
+
+double StepProfile::totalMs() const {
+  double t = 0;
+  for (const LaunchTime &l : launches)
+    t += l.ms;
+  return t;
+}
+
+void printProfile(std::ostream &os, const StepProfile &p) {
+  std::vector<size_t> order(p.launches.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p.launches[a].ms > p.launches[b].ms; });
+  os << "kiln profile: " << p.runs << " runs, " << p.totalMs() << " ms per run in " << p.launches.size()
+     << " launches (" << p.clock << ")\n";
+  for (size_t i : order) {
+    const LaunchTime &l = p.launches[i];
+    os << "  " << l.ms << " ms  " << (l.detail.empty() ? "" : l.detail + "  ") << l.kernel << "\n";
+  }
+}
+
+bool profileRequested(const CompileOptions &opt) {
+  const char *e = std::getenv("KILN_PROFILE");
+  return opt.profile || (e && std::string(e) == "1");
 }
 
 void Executable::copyFrom(const Executable &from, const std::vector<std::string> &names) {

@@ -49,7 +49,34 @@ struct CompileOptions {
   /// CPU: the vector width in bytes kernels are shaped for (0: the host's; 16
   /// or 32 give the kernels an SSE or AVX2 machine gets, to test them here).
   int cpuVectorBytes = 0;
+  /// Time every launch of each step (KILN_PROFILE=1 sets it too); profile()
+  /// gives the figures, and the executable prints them to stderr when it is
+  /// destroyed after running a step. Steps run slower: the CUDA backend launches kernels one by one
+  /// between timing events, without graph replay or programmatic launches.
+  bool profile = false;
 };
+
+/// One launch of a profiled step: its kernel, the mean milliseconds a step
+/// spent in it, and what the backend adds (threads, blocks).
+struct LaunchTime {
+  std::string kernel;
+  double ms = 0;
+  std::string detail;
+};
+
+/// The per-launch times of the steps an executable has run (CompileOptions::profile).
+struct StepProfile {
+  std::string clock;                ///< what measured the times ("wall clock", "GPU events")
+  int runs = 0;                     ///< steps timed
+  std::vector<LaunchTime> launches; ///< in launch order
+  double totalMs() const;           ///< the sum over launches: the mean time of a step's kernels
+};
+
+/// Prints `p`: a header line (runs, ms per step), then one line per launch, slowest first.
+void printProfile(std::ostream &os, const StepProfile &p);
+
+/// CompileOptions::profile, or KILN_PROFILE=1 in the environment.
+bool profileRequested(const CompileOptions &opt);
 
 /// A compiled graph with its own parameter, state and input storage.
 class Executable {
@@ -95,6 +122,10 @@ public:
   virtual double compileSeconds() const { return 0; }
   /// Backend name.
   virtual std::string backend() const = 0;
+  /// The per-launch times of the steps finished so far when compiled with
+  /// CompileOptions::profile (a device counts a step once it is waited for),
+  /// else nothing.
+  virtual std::optional<StepProfile> profile() const { return std::nullopt; }
 
 protected:
   /// Runs one step to its end (after every step begun before); its outputs are

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <sstream>
 
 namespace kiln {
 
@@ -153,8 +154,7 @@ public:
       swaps_.push_back(std::move(w));
     }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const char *prof = std::getenv("KILN_PROFILE");
-    profile_ = prof && std::string(prof) == "1";
+    profile_ = profileRequested(opt);
     launchSeconds_.assign(steps_.size(), 0.0);
     launchCpuSeconds_.assign(steps_.size(), 0.0);
     if (opt.verbose) {
@@ -167,8 +167,8 @@ public:
   }
 
   ~CpuExecutable() override {
-    if (profile_)
-      printProfile();
+    if (profile_ && runs_ > 0)
+      printProfile(std::cerr, *profile());
     std::free(block_);
   }
 
@@ -192,6 +192,24 @@ public:
 
   double compileSeconds() const override { return seconds_; }
   std::string backend() const override { return "cpu"; }
+
+  /// Mean wall time per launch, with the calling thread's CPU time (the whole
+  /// launch's when it runs on one thread).
+  std::optional<StepProfile> profile() const override {
+    if (!profile_)
+      return std::nullopt;
+    StepProfile p;
+    p.clock = "wall clock";
+    p.runs = runs_;
+    double runs = std::max(1, runs_);
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      std::ostringstream detail;
+      detail << "cpu " << launchCpuSeconds_[i] * 1e3 / runs << " ms  threads " << steps_[i].threads;
+      p.launches.push_back(
+          {prog_.kernels[prog_.launches[i].kernel].name, launchSeconds_[i] * 1e3 / runs, detail.str()});
+    }
+    return p;
+  }
 
 protected:
   void runStep() override {
@@ -238,27 +256,6 @@ protected:
   }
 
 private:
-  /// KILN_PROFILE=1: mean wall time per launch, slowest first, on stderr, with
-  /// the calling thread's CPU time (the whole launch's when it runs on one thread).
-  void printProfile() const {
-    std::vector<size_t> order(steps_.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return launchSeconds_[a] > launchSeconds_[b]; });
-    double total = 0, cpuTotal = 0;
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      total += launchSeconds_[i];
-      cpuTotal += launchCpuSeconds_[i];
-    }
-    double runs = std::max(1, runs_);
-    std::cerr << "kiln profile: " << runs_ << " runs, " << total * 1e3 / runs << " ms per run (calling thread cpu "
-              << cpuTotal * 1e3 / runs << " ms)\n";
-    for (size_t i : order)
-      std::cerr << "  " << launchSeconds_[i] * 1e3 / runs << " ms  cpu " << launchCpuSeconds_[i] * 1e3 / runs
-                << " ms  threads " << steps_[i].threads << "  " << prog_.kernels[prog_.launches[i].kernel].name
-                << "\n";
-  }
-
   int signatureBuffer(const std::string &name) const {
     int b = prog_.findBuffer(name);
     KILN_USER_CHECK(b >= 0) << "graph @" << graph_->name() << " has no input, parameter or state '" << name << "'";

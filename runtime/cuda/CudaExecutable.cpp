@@ -17,7 +17,8 @@
 // the GPU schedules it while that one runs; its threads wait in
 // kiln_pdl_enter (the prelude) until it has finished. Kernels use no atomics,
 // so a step is bitwise reproducible.
-// Nothing is allocated, compiled or captured in a step.
+// Nothing is allocated, compiled or captured in a step. Profiling
+// (KILN_PROFILE=1) launches one kernel at a time between timing events.
 #include "codegen/cuda/CudaLower.h"
 #include "ir/Error.h"
 #include "runtime/Backends.h"
@@ -55,6 +56,7 @@ struct Slot {
   CUgraphExec exec = nullptr;
   CUevent uploaded = nullptr; ///< the inputs' copy is done (staging may be written again)
   CUevent computed = nullptr; ///< the step is done
+  std::vector<CUevent> marks; ///< profiling: before each launch, and after the last
 };
 
 bool graphsEnabled() {
@@ -105,7 +107,11 @@ public:
     Program &p = prog_.program;
     layout_ = planCudaArena(prog_);
     if (!compileOnly_) {
-      pdl_ = programmaticLaunches(arch);
+      profile_ = profileRequested(opt);
+      KILN_RUNTIME_CHECK(!profile_ || driver().cuEventElapsedTime_v2)
+          << "cuda backend: profiling (KILN_PROFILE) needs cuEventElapsedTime_v2, which this CUDA driver lacks "
+             "(a driver for CUDA 12.8 or later has it)";
+      pdl_ = !profile_ && programmaticLaunches(arch);
       load(cubin);
     }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -118,7 +124,8 @@ public:
       if (!compileOnly_)
         os << ", inputs 2 x " << inputBytes_ << " bytes, device " << deviceName_
            << (useGraph_ ? ", graph replay" : ", stream launches")
-           << (pdl_ ? ", programmatic dependent launches" : "");
+           << (pdl_ ? ", programmatic dependent launches" : "")
+           << (profile_ ? ", profiled" : "");
       os << ", " << seconds_ << " s\n";
     }
   }
@@ -131,11 +138,16 @@ public:
     for (CUstream s : {upload_, stream_})
       if (s)
         d.cuStreamSynchronize(s);
+    if (profile_ && runs_ > 0)
+      printProfile(std::cerr, *profile());
     for (Slot &s : slots_) {
       if (s.exec)
         d.cuGraphExecDestroy(s.exec);
       if (s.graph)
         d.cuGraphDestroy(s.graph);
+      for (CUevent e : s.marks)
+        if (e)
+          d.cuEventDestroy_v2(e);
       for (CUevent e : {s.uploaded, s.computed})
         if (e)
           d.cuEventDestroy_v2(e);
@@ -206,6 +218,22 @@ public:
   double compileSeconds() const override { return seconds_; }
   std::string backend() const override { return "cuda"; }
 
+  /// Mean GPU time per launch, from events recorded around each launch.
+  std::optional<StepProfile> profile() const override {
+    if (!profile_)
+      return std::nullopt;
+    StepProfile p;
+    p.clock = "GPU events, one launch at a time";
+    p.runs = runs_;
+    double runs = std::max(1, runs_);
+    for (size_t l = 0; l < prog_.launches.size(); ++l) {
+      const CudaKernel &k = prog_.kernels.at(prog_.launches[l].kernel);
+      p.launches.push_back(
+          {k.name, launchMs_[l] / runs, "blocks " + std::to_string(k.grid[0] * k.grid[1] * k.grid[2])});
+    }
+    return p;
+  }
+
 protected:
   void runStep() override {
     beginStep();
@@ -248,6 +276,15 @@ protected:
     inFlight_.pop_front();
     KILN_CU(cuEventSynchronize, slots_[slot].computed);
     current_ = slot;
+    if (profile_) {
+      const std::vector<CUevent> &m = slots_[slot].marks;
+      for (size_t l = 0; l + 1 < m.size(); ++l) {
+        float ms = 0;
+        KILN_CU(cuEventElapsedTime_v2, &ms, m[l], m[l + 1]);
+        launchMs_[l] += ms;
+      }
+      ++runs_;
+    }
     for (size_t i = 0; i < prog_.program.checks.size(); ++i) {
       const LabelCheck &c = prog_.program.checks[i];
       const auto *st = reinterpret_cast<const int64_t *>(slots_[slot].back + 16 * i);
@@ -302,6 +339,11 @@ private:
       s.inputs = inputs_ ? inputs_ + i * inputBytes_ : 0;
       KILN_CU(cuEventCreate, &s.uploaded, CU_EVENT_DISABLE_TIMING);
       KILN_CU(cuEventCreate, &s.computed, CU_EVENT_DISABLE_TIMING);
+      if (profile_) {
+        s.marks.assign(prog_.launches.size() + 1, nullptr);
+        for (CUevent &e : s.marks)
+          KILN_CU(cuEventCreate, &e, CU_EVENT_DEFAULT);
+      }
       s.steps.resize(prog_.launches.size());
       for (size_t l = 0; l < prog_.launches.size(); ++l) {
         Step &st = s.steps[l];
@@ -313,7 +355,8 @@ private:
           st.params.push_back(&a);
       }
     }
-    useGraph_ = graphsEnabled();
+    launchMs_.assign(prog_.launches.size(), 0.0);
+    useGraph_ = graphsEnabled() && !profile_;
     if (useGraph_) // each slot's step, captured once
       for (int i = 0; i < 2; ++i) {
         KILN_CU(cuStreamBeginCapture_v2, stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
@@ -332,6 +375,8 @@ private:
     for (size_t l = 0; l < s.steps.size(); ++l) {
       Step &st = s.steps[l];
       const CudaKernel &k = *st.kernel;
+      if (profile_)
+        KILN_CU(cuEventRecord, s.marks[l], stream_);
       if (!pdl_ || l == 0) {
         KILN_CU(cuLaunchKernel, st.fn, static_cast<unsigned>(k.grid[0]), static_cast<unsigned>(k.grid[1]),
                 static_cast<unsigned>(k.grid[2]), k.block[0], k.block[1], k.block[2], k.sharedBytes, stream_,
@@ -357,6 +402,8 @@ private:
       checkCu(driver().cuLaunchKernelEx(&c, st.fn, st.params.data(), nullptr),
               "cuLaunchKernelEx (a programmatic dependent launch; KILN_CUDA_PDL=0 launches without)");
     }
+    if (profile_)
+      KILN_CU(cuEventRecord, s.marks.back(), stream_);
     for (size_t i = 0; i < p.checks.size(); ++i)
       KILN_CU(cuMemcpyDtoHAsync_v2, s.back + 16 * i, deviceAt(p.checks[i].buffer, slot), 2 * sizeof(int64_t),
               stream_);
@@ -403,7 +450,9 @@ private:
   std::unique_ptr<Graph> graph_;
   CudaProgram prog_;
   ArenaPlan layout_;
-  bool compileOnly_ = false, useGraph_ = false, pdl_ = false;
+  bool compileOnly_ = false, useGraph_ = false, pdl_ = false, profile_ = false;
+  int runs_ = 0;                   ///< profiled steps waited for
+  std::vector<double> launchMs_;   ///< profiling: each launch's milliseconds, summed over runs_
   std::string deviceName_;
   CUmodule module_ = nullptr;
   CUdeviceptr arena_ = 0, inputs_ = 0;

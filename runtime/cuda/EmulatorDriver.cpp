@@ -9,7 +9,8 @@
 // reports its error when the stream is waited for, as on a GPU, and the
 // stream's later work is dropped. A captured stream records its work and a
 // graph replays the record (kernel parameters copied at capture, as CUDA
-// does), a module is an
+// does), an event keeps the time its stream reached it (cuEventElapsedTime
+// gives the host time the emulated work took), a module is an
 // emulator image's shared library (dlopen of a uniquely named file, removed
 // once loaded), and a launch runs the grid (EmulatorBlocks.cpp) after
 // checking the launch shape against the GPU's limits. A failure's detail is
@@ -23,6 +24,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +32,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -60,10 +63,19 @@ struct Stream {
   CUresult error = CUDA_SUCCESS; ///< the first failure; later work is dropped
   std::string detail;
 };
-/// A recorded event: the point `at` in the work of `stream` (null: complete).
+/// When a recorded event was reached: set by the stream's work at the event's
+/// point (cuEventElapsedTime reads it).
+struct Stamp {
+  bool reached = false;
+  std::chrono::steady_clock::time_point at;
+};
+/// A recorded event: the point `at` in the work of `stream` (null: complete),
+/// and the stamp its recording set there (null: never recorded).
 struct Event {
   Stream *stream = nullptr;
   uint64_t at = 0;
+  std::shared_ptr<Stamp> stamp;
+  bool timing = true; ///< created without CU_EVENT_DISABLE_TIMING
 };
 struct GraphOps {
   std::vector<Op> ops;
@@ -330,8 +342,10 @@ CUresult streamSynchronize(CUstream s) {
   return runUntil(st, st->issued);
 }
 
-CUresult eventCreate(CUevent *e, unsigned) {
-  *e = reinterpret_cast<CUevent>(new Event);
+CUresult eventCreate(CUevent *e, unsigned flags) {
+  auto *ev = new Event;
+  ev->timing = !(flags & CU_EVENT_DISABLE_TIMING);
+  *e = reinterpret_cast<CUevent>(ev);
   return CUDA_SUCCESS;
 }
 CUresult eventDestroy(CUevent e) {
@@ -345,7 +359,31 @@ CUresult eventRecord(CUevent e, CUstream s) {
     return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord of a null event");
   if (st && st->capturing)
     return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "the emulator does not capture events");
-  *ev = st ? Event{st, st->issued} : Event{};
+  auto stamp = std::make_shared<Stamp>();
+  auto reached = [stamp] {
+    stamp->at = std::chrono::steady_clock::now();
+    stamp->reached = true;
+    return CUDA_SUCCESS;
+  };
+  enqueue(s, reached); // runs now on the null stream
+  ev->stream = st;
+  ev->at = st ? st->issued : 0;
+  ev->stamp = stamp;
+  return CUDA_SUCCESS;
+}
+/// Milliseconds between the points two recorded events were reached (both
+/// must have been: CUDA_ERROR_NOT_READY otherwise, as on a GPU).
+CUresult eventElapsedTime(float *ms, CUevent start, CUevent end) {
+  auto *a = reinterpret_cast<Event *>(start), *b = reinterpret_cast<Event *>(end);
+  if (!ms || !a || !b)
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuEventElapsedTime with a null result or event");
+  if (!a->timing || !b->timing)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime of an event created with CU_EVENT_DISABLE_TIMING");
+  if (!a->stamp || !b->stamp)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime of an event never recorded");
+  if (!a->stamp->reached || !b->stamp->reached)
+    return fail(CUDA_ERROR_NOT_READY, "cuEventElapsedTime of an event whose work has not completed");
+  *ms = std::chrono::duration<float, std::milli>(b->stamp->at - a->stamp->at).count();
   return CUDA_SUCCESS;
 }
 /// Runs the work before a recorded event (an event never recorded, or of a
@@ -500,6 +538,7 @@ DriverApi makeApi() {
   a.cuEventDestroy_v2 = &eventDestroy;
   a.cuEventRecord = &eventRecord;
   a.cuEventSynchronize = &eventSynchronize;
+  a.cuEventElapsedTime_v2 = &eventElapsedTime;
   a.cuLaunchKernel = &launchKernel;
   a.cuLaunchKernelEx = &launchKernelEx;
   a.cuStreamBeginCapture_v2 = &streamBeginCapture;

@@ -146,8 +146,9 @@ TEST(CpuPoolGrad, RowsAndWindowsMatchTheInterpreter) {
       }
       g.setOutputs({dr});
       fuseFor(g, form == 2 ? "cuda" : "cpu");
-      if (mask) // one region, the dropout gradient in it
+      if (mask) { // one region, the dropout gradient in it
         EXPECT_TRUE(g.nodes().size() == 1 && g.nodes()[0]->kind() == OpKind::Fused) << toText(g);
+      }
       TensorMap env = randomEnvironment(g, 4);
       env["r"] = randomInts(r.type(), 9, -2, 3);
       EXPECT_TRUE(sameAsInterpreter(g, "cpu", 0.0, env)) << "rows " << w << " form " << form;

@@ -6,10 +6,10 @@
 // shuffles, multi-dimensional blocks and grids, what a GPU leaves undefined
 // (a barrier some threads never reach, a shuffle with an exited lane, a
 // launch shape over the limits), graph capture and replay, streams that run
-// their work only when waited for, events ordering two streams, a launch
-// failure reported at the wait, a programmatic dependent launch that must wait
-// for the kernel before it, a CUBIN and a host-compiler error. Expected
-// values are computed here by hand.
+// their work only when waited for, events ordering two streams and timing
+// work, a launch failure reported at the wait, a programmatic dependent launch
+// that must wait for the kernel before it, a CUBIN and a host-compiler error.
+// Expected values are computed here by hand.
 #include "ir/Error.h"
 #include "runtime/KernelCache.h"
 
@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 #include <vector>
 
@@ -270,7 +271,7 @@ private:
 /// A created event.
 class Event {
 public:
-  Event() { EXPECT_CU_OK(api().cuEventCreate(&e_, CU_EVENT_DISABLE_TIMING)); }
+  explicit Event(unsigned flags = CU_EVENT_DISABLE_TIMING) { EXPECT_CU_OK(api().cuEventCreate(&e_, flags)); }
   ~Event() { api().cuEventDestroy_v2(e_); }
   operator CUevent() const { return e_; }
 
@@ -327,6 +328,41 @@ TEST(CudaEmulator, AnEventOrdersOneStreamAfterAnother) {
   EXPECT_EQ(x.get()[5], 0.0f);
   EXPECT_CU_OK(api().cuStreamSynchronize(copy));
   EXPECT_EQ(x.get()[5], 5.0f);
+}
+
+// An event keeps the time its stream reached it: cuEventElapsedTime gives the
+// time of the work between two events once both are reached (it runs while the
+// host waits, so that wait bounds it), CUDA_ERROR_NOT_READY before, and an
+// error for an event created without timing or never recorded, as on a GPU.
+TEST(CudaEmulator, EventsTimeTheWorkBetweenThem) {
+  Kernel k("twice", kTwice);
+  Buffer<float> x(256), y(256);
+  Stream s;
+  Event before(CU_EVENT_DEFAULT), after(CU_EVENT_DEFAULT), never(CU_EVENT_DEFAULT), untimed;
+  float ms = -1;
+  EXPECT_CU_OK(api().cuEventRecord(before, s));
+  for (int i = 0; i < 50; ++i)
+    EXPECT_CU_OK(k.launch({1, 1, 1}, {256, 1, 1}, {x.ptr(), y.ptr()}, s));
+  EXPECT_CU_OK(api().cuEventRecord(after, s));
+  EXPECT_CU_OK(api().cuEventRecord(untimed, s));
+  EXPECT_EQ(api().cuEventElapsedTime_v2(&ms, before, after), CUDA_ERROR_NOT_READY);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_CU_OK(api().cuEventSynchronize(after));
+  double waited = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_CU_OK(api().cuEventElapsedTime_v2(&ms, before, after));
+  EXPECT_GT(ms, 0.0f);
+  EXPECT_LE(ms, waited);
+  CUresult r = api().cuEventElapsedTime_v2(&ms, before, never);
+  EXPECT_EQ(r, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_NE(detail(r).find("never recorded"), std::string::npos) << detail(r);
+  EXPECT_CU_OK(api().cuStreamSynchronize(s));
+  r = api().cuEventElapsedTime_v2(&ms, before, untimed);
+  EXPECT_EQ(r, CUDA_ERROR_INVALID_HANDLE);
+  EXPECT_NE(detail(r).find("CU_EVENT_DISABLE_TIMING"), std::string::npos) << detail(r);
+  // Recorded on the null stream, an event is reached at once.
+  EXPECT_CU_OK(api().cuEventRecord(never, nullptr));
+  EXPECT_CU_OK(api().cuEventElapsedTime_v2(&ms, after, never));
+  EXPECT_GE(ms, 0.0f);
 }
 
 TEST(CudaEmulator, AFailedLaunchIsReportedWhenItsStreamIsWaitedFor) {

@@ -8,7 +8,8 @@
 // error is thrown for that step. The graph's values are small integers, so the
 // expected figures are computed here exactly; on the CUDA emulator (whose
 // streams run as late as a GPU may) a missing event or a staging buffer reused
-// too early shows as a wrong figure.
+// too early shows as a wrong figure. A profiled executable times every launch
+// of every step.
 #include "ir/Error.h"
 #include "ir/Graph.h"
 #include "runtime/Backends.h"
@@ -20,6 +21,9 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -223,6 +227,66 @@ TEST_P(StepProtocol, CopyFromTakesTheSourcesValuesAfterItsSteps) {
   auto c = compileFor(other);
   std::string m = userErrorOf([&] { c->copyFrom(*a, {"acc"}); });
   EXPECT_NE(m.find("'acc' is f32[32]"), std::string::npos) << m;
+}
+
+// CompileOptions::profile times every launch of every finished step (on the
+// CUDA backend between events, one launch at a time) and changes no result.
+// The launches are those the backend's verbose line counts; the interpreter
+// has none to time.
+TEST_P(StepProtocol, AProfileTimesEveryLaunchOfEveryStep) {
+  auto g = accumulate();
+  CompileOptions opt;
+  opt.backend = GetParam();
+  opt.profile = true;
+  opt.verbose = true;
+  std::ostringstream log;
+  opt.log = &log;
+  auto e = compile(*g, opt);
+  EXPECT_FALSE(compileFor(*g)->profile().has_value()) << "profiled without asking";
+  if (GetParam() == "interp") {
+    EXPECT_FALSE(e->profile().has_value());
+    return;
+  }
+  std::smatch launches;
+  const std::string text = log.str();
+  ASSERT_TRUE(std::regex_search(text, launches, std::regex("backend: (\\d+) launches"))) << text;
+  e->set("y", tensorOf(f32({kN}), std::vector<double>(kN, 2.0)));
+  for (int k = 0; k < 3; ++k) {
+    writeX(*e, k, true);
+    e->start();
+  }
+  e->wait();
+  expectStep(*e, 1);
+  e->wait();
+  expectStep(*e, 2);
+  std::optional<StepProfile> p = e->profile();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->runs, 3);
+  EXPECT_EQ(p->launches.size(), std::stoul(launches[1])) << text;
+  for (const LaunchTime &l : p->launches) {
+    EXPECT_FALSE(l.kernel.empty());
+    EXPECT_GE(l.ms, 0.0) << l.kernel;
+  }
+  EXPECT_GT(p->totalMs(), 0.0);
+  e->run();
+  EXPECT_EQ(e->profile()->runs, 4);
+}
+
+// printProfile: the header's total is the sum over launches; launches print
+// slowest first (ties in launch order), each with its detail.
+TEST(StepProfile, PrintsTheLaunchesSlowestFirst) {
+  StepProfile p;
+  p.clock = "test clock";
+  p.runs = 4;
+  p.launches = {{"a", 0.5, ""}, {"b", 2.0, "blocks 8"}, {"c", 0.5, "threads 2"}, {"d", 1.25, ""}};
+  EXPECT_DOUBLE_EQ(p.totalMs(), 4.25);
+  std::ostringstream os;
+  printProfile(os, p);
+  EXPECT_EQ(os.str(), "kiln profile: 4 runs, 4.25 ms per run in 4 launches (test clock)\n"
+                      "  2 ms  blocks 8  b\n"
+                      "  1.25 ms  d\n"
+                      "  0.5 ms  a\n"
+                      "  0.5 ms  threads 2  c\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, StepProtocol, ::testing::Values("interp", "cpu", "cuda"),
