@@ -26,13 +26,17 @@ namespace {
 
 constexpr int64_t kTile = 64, kSlice = 16;
 
-/// Number of K slices so that a GEMM with few tiles still fills the device.
+/// Number of K slices so that a GEMM with few tiles still fills the device
+/// (two blocks per SM), each block with at least 256 of K. A block's slices
+/// run one after another, so a GEMM of one tile and a long K (the first
+/// convolution's filter gradient: 32x25 outputs, K = 73,728) is split up to
+/// 256 ways; its partial sums take at most 256 x 64 x 64 floats.
 int64_t splitCount(const GpuGemm &g, int smCount) {
   int64_t tiles = ((g.m + kTile - 1) / kTile) * ((g.n + kTile - 1) / kTile);
   int64_t target = 2 * static_cast<int64_t>(std::max(smCount, 1));
   if (tiles * 2 >= target || g.k < 512)
     return 1;
-  int64_t s = std::min<int64_t>({(target + tiles - 1) / tiles, g.k / 256, 64});
+  int64_t s = std::min<int64_t>({(target + tiles - 1) / tiles, g.k / 256, 256});
   return s < 2 ? 1 : s;
 }
 
@@ -132,83 +136,110 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
        str(g.k) + ";\n";
   o += "  " + T + " c[4][4];\n";
   o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
-  o += "  for (long long k0 = kbeg; k0 < kend; k0 += 16) {\n";
+  // Staging a K slice: each thread loads its elements of the A and B slices
+  // that start at K index `kl` into registers (ra/rb, or va/vb for float4
+  // loads), then stores them into the shared slices. With prefetch, the loads
+  // of the next slice are issued before the current one is multiplied, so
+  // their latency overlaps the FMAs; the arithmetic is the same either way.
+  struct Staging {
+    std::string load, store;
+  };
   // A slice: 64 rows x 16 columns; B slice: 16 rows x 64 columns.
   auto stage = [&](bool isA, bool fastK) {
-    std::string rows = isA ? "64" : "16", cols = isA ? "16" : "64";
+    std::string rows = isA ? "64" : "16", cols = isA ? "16" : "64", reg = isA ? "ra" : "rb";
     // (rr, cc) index the slice as stored: A as [64][16], B as [16][64].
     std::string rr, cc;
     if (isA == fastK) // the slice's second index is the memory-contiguous one
       rr = "e / " + cols, cc = "e % " + cols;
     else
       rr = "e % " + rows, cc = "e / " + rows;
-    std::string body;
-    body += "#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
-    body += "      const int e = threadIdx.x + 256 * q;\n";
-    body += "      const int rr = " + rr + ", cc = " + cc + ";\n";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
+    head += "      const int e = threadIdx.x + 256 * q;\n";
+    head += "      const int rr = " + rr + ", cc = " + cc + ";\n";
+    Staging st;
+    st.load = head;
     std::string guard;
     if (isA) {
-      body += "      const long long " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = k0 + cc;\n";
+      st.load += "      const long long " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = kl + cc;\n";
       guard = r.varName(i) + " < " + str(g.m) + " && " + r.varName(p) + " < kend";
     } else {
       if (pooled) { // tile column cc is window element cc / 16 of pooled position q0 + cc % 16
-        body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) +
-                " = (q0 + cc % 16) * 4 + cc / 16;\n";
+        st.load += "      const long long " + r.varName(p) + " = kl + rr, " + r.varName(j) +
+                   " = (q0 + cc % 16) * 4 + cc / 16;\n";
         guard = r.varName(p) + " < kend && q0 + cc % 16 < " + str(positions);
       } else {
-        body += "      const long long " + r.varName(p) + " = k0 + rr, " + r.varName(j) + " = col0 + cc;\n";
+        st.load += "      const long long " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = col0 + cc;\n";
         guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + str(g.n);
       }
     }
-    body += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
-    std::string val = r.expr(isA ? aExpr : bExpr, 4, body);
-    body += "        x = " + val + ";\n      }\n";
-    body += isA ? "      sa[cc][rr] = x;\n" : "      sb[rr][cc] = x;\n";
-    body += "    }\n";
-    return body;
+    st.load += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
+    std::string val = r.expr(isA ? aExpr : bExpr, 4, st.load);
+    st.load += "        x = " + val + ";\n      }\n      " + reg + "[q] = x;\n    }\n";
+    st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][cc] = rb[q];\n") + "    }\n";
+    return st;
   };
   // A plain f32 operand: one float4 per thread covers the slice, along the
   // contiguous index (fast); the element's index is slow * ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
     std::string groups = std::to_string((fastK ? kSlice : kTile) / 4); // the contiguous index's extent / 4
-    std::string ptr = r.bufferName(kb.param(plain.buffer, false));
-    std::string body = "    {\n      const int f = (threadIdx.x % " + groups + ") * 4, o = threadIdx.x / " + groups + ";\n";
+    std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va" : "vb";
+    std::string head =
+        "    {\n      const int f = (threadIdx.x % " + groups + ") * 4, o = threadIdx.x / " + groups + ";\n";
     // Slice coordinates of the group's first element: A (i, p), B (p, j).
     std::string first, second, fastCoord, slowCoord, guard;
     if (isA) {
-      first = fastK ? "row0 + o" : "row0 + f";   // i
-      second = fastK ? "k0 + f" : "k0 + o";      // p
+      first = fastK ? "row0 + o" : "row0 + f"; // i
+      second = fastK ? "kl + f" : "kl + o";    // p
       guard = "(" + first + ") < " + str(g.m) + " && (" + second + ") < kend";
       fastCoord = fastK ? second : first;
       slowCoord = fastK ? first : second;
     } else {
-      first = fastK ? "k0 + f" : "k0 + o";       // p
-      second = fastK ? "col0 + o" : "col0 + f";  // j
+      first = fastK ? "kl + f" : "kl + o";      // p
+      second = fastK ? "col0 + o" : "col0 + f"; // j
       guard = "(" + first + ") < kend && (" + second + ") < " + str(g.n);
       fastCoord = fastK ? first : second;
       slowCoord = fastK ? second : first;
     }
-    body += "      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);\n";
-    body += "      if (" + guard + ")\n        v = *reinterpret_cast<const float4 *>(" + ptr + " + (" + slowCoord +
-            ") * " + str(plain.ld) + " + (" + fastCoord + "));\n";
+    Staging st;
+    st.load = head + "      " + reg + " = make_float4(0.f, 0.f, 0.f, 0.f);\n";
+    st.load += "      if (" + guard + ")\n        " + reg + " = *reinterpret_cast<const float4 *>(" + ptr + " + (" +
+               slowCoord + ") * " + str(plain.ld) + " + (" + fastCoord + "));\n    }\n";
     // Shared slices: sa[p][i], sb[p][j].
     const char *lanes[4] = {"x", "y", "z", "w"};
+    st.store = head;
     for (int e = 0; e < 4; ++e) {
       std::string fe = "f + " + std::to_string(e);
       std::string at = isA ? (fastK ? "sa[" + fe + "][o]" : "sa[o][" + fe + "]")
                            : (fastK ? "sb[" + fe + "][o]" : "sb[o][" + fe + "]");
-      body += "      " + at + " = v." + lanes[e] + ";\n";
+      st.store += "      " + at + " = " + reg + "." + lanes[e] + ";\n";
     }
-    return body + "    }\n";
+    st.store += "    }\n";
+    return st;
   };
   // Whole groups of 4 along the contiguous index, 16-byte aligned.
   auto vectorizable = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
     int64_t fastSize = fastK ? g.k : (isA ? g.m : g.n);
     return plain.buffer >= 0 && t == DType::F32 && !pooled && fastSize % 4 == 0 && plain.ld % 4 == 0;
   };
-  o += vectorizable(true, g.aFastK, g.aPlain) ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
-  o += vectorizable(false, g.bFastK, g.bPlain) ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
+  const bool vecA = vectorizable(true, g.aFastK, g.aPlain), vecB = vectorizable(false, g.bFastK, g.bPlain);
+  Staging sA = vecA ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
+  Staging sB = vecB ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
+  o += "  " + (vecA ? std::string("float4 va") : T + " ra[4]") + ";\n";
+  o += "  " + (vecB ? std::string("float4 vb") : T + " rb[4]") + ";\n";
+  // The loads of the slice at `from`, in a block that `open` begins.
+  auto loadSlice = [&](const std::string &open, const std::string &from) {
+    std::string indent = open.substr(0, open.find_first_not_of(' '));
+    return open + "\n    const long long kl = " + from + ";\n" + sA.load + sB.load + indent + "}\n";
+  };
+  if (cb.opt.prefetch)
+    o += loadSlice("  {", "kbeg");
+  o += "  for (long long k0 = kbeg; k0 < kend; k0 += 16) {\n";
+  if (!cb.opt.prefetch)
+    o += loadSlice("    {", "k0");
+  o += sA.store + sB.store;
   o += "    __syncthreads();\n";
+  if (cb.opt.prefetch) // the next slice's loads, in flight while this one is multiplied
+    o += loadSlice("    if (k0 + 16 < kend) {", "k0 + 16");
   if (tensorCores) {
     // Warp w computes rows 16 (w % 4) .. + 16 and columns 32 (w / 4) .. + 32 of
     // the tile as four 16x8 mma tiles, two k-steps of 8 per slice; c[n] holds

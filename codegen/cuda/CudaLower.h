@@ -34,6 +34,9 @@ namespace kiln::cuda {
 struct CudaLowerOptions {
   int smCount = 132; ///< multiprocessors of the target (split-K aims at two blocks per SM)
   bool tf32 = false; ///< f32 GEMMs on tensor cores with TF32 inputs (mma.sync m16n8k8)
+  /// GEMMs load their next K slice into registers while they multiply the
+  /// current one (KILN_CUDA_PREFETCH=0: load, then multiply; the same results)
+  bool prefetch = true;
 };
 
 /// A lowered graph: the program (buffers, launches, outputs, assigns, label

@@ -59,8 +59,9 @@ struct Slot {
   std::vector<CUevent> marks; ///< profiling: before each launch, and after the last
 };
 
-bool graphsEnabled() {
-  const char *e = std::getenv("KILN_CUDA_GRAPH");
+/// True unless environment variable `name` is "0".
+bool enabled(const char *name) {
+  const char *e = std::getenv(name);
   return !(e && std::string(e) == "0");
 }
 
@@ -68,8 +69,7 @@ bool graphsEnabled() {
 /// kernels compiled for sm_90 or later (their kiln_pdl_enter waits for the
 /// kernel before them) with a driver that has cuLaunchKernelEx.
 bool programmaticLaunches(const std::string &arch) {
-  const char *e = std::getenv("KILN_CUDA_PDL");
-  return !(e && std::string(e) == "0") && driver().cuLaunchKernelEx && archNumber(arch) >= 90;
+  return enabled("KILN_CUDA_PDL") && driver().cuLaunchKernelEx && archNumber(arch) >= 90;
 }
 
 size_t aligned(size_t n) { return (n + 255) / 256 * 256; }
@@ -84,6 +84,7 @@ public:
     KILN_RUNTIME_CHECK(api || compileOnly_) << "backend 'cuda' is not available: " << why;
     CudaLowerOptions lo;
     lo.tf32 = opt.tf32;
+    lo.prefetch = enabled("KILN_CUDA_PREFETCH");
     std::string arch = opt.cudaArch;
     if (!compileOnly_) {
       const DeviceInfo &dev = currentDevice();
@@ -356,7 +357,7 @@ private:
       }
     }
     launchMs_.assign(prog_.launches.size(), 0.0);
-    useGraph_ = graphsEnabled() && !profile_;
+    useGraph_ = enabled("KILN_CUDA_GRAPH") && !profile_;
     if (useGraph_) // each slot's step, captured once
       for (int i = 0; i < 2; ++i) {
         KILN_CU(cuStreamBeginCapture_v2, stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);

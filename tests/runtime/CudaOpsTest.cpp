@@ -438,15 +438,22 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
         Value a = g.addInput("a", f32(ta ? Shape{k, m} : Shape{m, k}));
         Value b = g.addInput("b", f32(tb ? Shape{n, k} : Shape{k, n}));
         g.setOutputs({g.build(OpKind::Matmul, {a, b}, attrs({{"transpose_a", ta}, {"transpose_b", tb}}))});
-        cuda::CudaProgram p = cuda::lowerCuda(g);
-        ASSERT_EQ(p.kernels.size(), 1u);
-        size_t vectors = 0;
-        for (size_t at = p.kernels[0].source.find("reinterpret_cast<const float4 *>"); at != std::string::npos;
-             at = p.kernels[0].source.find("reinterpret_cast<const float4 *>", at + 1))
-          ++vectors;
         // With k = 50 an operand whose contiguous index is p stays scalar.
         size_t want = k % 4 ? static_cast<size_t>(ta) + static_cast<size_t>(!tb) : 2;
-        EXPECT_EQ(vectors, want) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
+        for (bool prefetch : {true, false}) {
+          cuda::CudaLowerOptions lo;
+          lo.prefetch = prefetch;
+          cuda::CudaProgram p = cuda::lowerCuda(g, lo);
+          ASSERT_EQ(p.kernels.size(), 1u);
+          size_t vectors = 0;
+          for (size_t at = p.kernels[0].source.find("reinterpret_cast<const float4 *>"); at != std::string::npos;
+               at = p.kernels[0].source.find("reinterpret_cast<const float4 *>", at + 1))
+            ++vectors;
+          // Prefetching, each load is written twice: the first slice's before
+          // the loop, the next slice's in it.
+          EXPECT_EQ(vectors, want * (prefetch ? 2 : 1))
+              << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb << ", prefetch " << prefetch;
+        }
         if (hasCudaBackend()) {
           EXPECT_TRUE(sameAsInterpreter(g, "cuda")) << "k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
         }

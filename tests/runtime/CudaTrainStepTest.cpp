@@ -4,8 +4,10 @@
 // its eval step, after the cuda pipeline (fusion included), compile through
 // NVRTC to PTX that ptxas accepts for sm_90. With a GPU: one train step agrees
 // with the interpreter (loss, accuracy, every updated parameter and state),
-// and two executables of the same step, one replaying a CUDA graph and one
-// launching on the stream, stay bitwise equal over three steps.
+// and two executables of the same step stay bitwise equal over a few steps
+// when one replays a CUDA graph and the other launches on the stream, when
+// one launches programmatic dependents and the other plainly, and when one's
+// GEMMs prefetch their next K slice and the other's do not.
 #include "examples/mnist/Models.h"
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
@@ -134,6 +136,22 @@ TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
   ASSERT_NE(first, std::string::npos) << text;
   EXPECT_EQ(text.find("programmatic dependent launches", first + 1), std::string::npos) << text;
   expectBitwiseSameSteps(*pdl, *plain, m, stepInputs(m), 2);
+}
+
+// The GEMMs load their next K slice while they multiply the current one
+// (prefetch, the default); loading, then multiplying does the same arithmetic
+// in the same order, so the step gives the same bits.
+TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  BuiltModel m = mnist::buildModel("cnn", 128);
+  CompileOptions opt;
+  opt.backend = "cuda";
+  std::unique_ptr<Executable> prefetching = compile(*m.train, opt);
+  setenv("KILN_CUDA_PREFETCH", "0", 1);
+  std::unique_ptr<Executable> plain = compile(*m.train, opt);
+  unsetenv("KILN_CUDA_PREFETCH");
+  expectBitwiseSameSteps(*prefetching, *plain, m, stepInputs(m), 2);
 }
 
 } // namespace
