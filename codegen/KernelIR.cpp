@@ -4,6 +4,8 @@
 #include "ir/Error.h"
 
 #include <algorithm>
+#include <limits>
+#include <map>
 
 namespace kiln::kir {
 
@@ -346,5 +348,74 @@ private:
 
 Stmt substitute(const Stmt &s, const Expr &v, const Expr &by) { return Substituter(v, by).mutate(s); }
 Expr substitute(const Expr &e, const Expr &v, const Expr &by) { return Substituter(v, by).mutate(e); }
+
+namespace {
+/// narrowIndexArithmetic: each largest narrowable i64 or bool subexpression
+/// is replaced by its 32-bit form (cast back to i64 where it was an i64).
+class Narrower : public Mutator {
+public:
+  explicit Narrower(const std::vector<std::pair<Expr, Expr>> &vars) : vars_(vars) {}
+
+  Expr mutateVar(const Var &, const Expr &self) override { return widened(self); }
+  Expr mutateBinary(const Binary &n, const Expr &self) override {
+    Expr w = widened(self);
+    return w != self ? w : Mutator::mutateBinary(n, self);
+  }
+  Expr mutateSelect(const Select &n, const Expr &self) override {
+    Expr w = widened(self);
+    return w != self ? w : Mutator::mutateSelect(n, self);
+  }
+
+private:
+  /// `e` in 32 bits, or null when it is not built of narrowable pieces only.
+  Expr narrow(const Expr &e) {
+    if (auto it = memo_.find(e.get()); it != memo_.end())
+      return it->second;
+    Expr n;
+    DType t = e->type.dtype;
+    if (e->type.lanes == 1 && (t == DType::I64 || t == DType::Bool)) {
+      if (const IntImm *c = as<IntImm>(e)) {
+        if (t == DType::Bool)
+          n = e;
+        else if (c->value >= std::numeric_limits<int32_t>::min() && c->value <= std::numeric_limits<int32_t>::max())
+          n = intImm(c->value, DType::I32);
+      } else if (e->kind == ExprKind::Var) {
+        for (const auto &[wide, narrowVar] : vars_)
+          if (wide.get() == e.get())
+            n = narrowVar;
+      } else if (const Binary *b = as<Binary>(e)) {
+        Expr x = narrow(b->a), y = x ? narrow(b->b) : nullptr;
+        if (y)
+          n = binary(b->op, x, y);
+      } else if (const Select *s = as<Select>(e)) {
+        Expr c = narrow(s->c), x = c ? narrow(s->a) : nullptr, y = x ? narrow(s->b) : nullptr;
+        if (y)
+          n = select(c, x, y);
+      }
+    }
+    memo_[e.get()] = n;
+    return n;
+  }
+  /// `e` computed in 32 bits, as a value of its own type; `e` itself when it cannot be.
+  Expr widened(const Expr &e) {
+    if (auto it = widened_.find(e.get()); it != widened_.end())
+      return it->second;
+    Expr n = narrow(e);
+    Expr w = !n ? e : n->type.dtype == DType::I32 ? cast(n, DType::I64) : n;
+    widened_[e.get()] = w;
+    return w;
+  }
+
+  const std::vector<std::pair<Expr, Expr>> &vars_;
+  std::map<const ExprNode *, Expr> memo_, widened_;
+};
+} // namespace
+
+Expr narrowIndexArithmetic(const Expr &e, const std::vector<std::pair<Expr, Expr>> &vars) {
+  for (const auto &[wide, narrowVar] : vars)
+    KILN_INTERNAL_CHECK(wide->type == (Type{DType::I64, 1}) && narrowVar->type == (Type{DType::I32, 1}))
+        << "narrowIndexArithmetic: variables must be i64 -> i32";
+  return Narrower(vars).mutate(e);
+}
 
 } // namespace kiln::kir

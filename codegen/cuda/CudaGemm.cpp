@@ -42,6 +42,26 @@ int64_t splitCount(const GpuGemm &g, int smCount) {
 
 std::string str(int64_t v) { return std::to_string(v) + "LL"; }
 
+/// True when the staging of A and B may compute indices in 32 bits: M, N, K
+/// and every buffer the operands read are under 2^30 elements, so no index
+/// into them nor a partial sum of one (a flat index builds up from smaller
+/// terms) reaches 2^31.
+bool indicesFit32(const GpuGemm &g, const Kernel &k, const std::vector<Expr> &operands) {
+  struct Sizes : Visitor {
+    const Kernel &k;
+    int64_t largest = 0;
+    explicit Sizes(const Kernel &kk) : k(kk) {}
+    void visitLoad(const Load &n) override {
+      largest = std::max(largest, k.buffers[n.buffer].size);
+      Visitor::visitLoad(n);
+    }
+  } sizes(k);
+  for (const Expr &e : operands)
+    sizes.visit(e);
+  const int64_t limit = int64_t{1} << 30;
+  return std::max({g.m, g.n, g.k, sizes.largest}) < limit;
+}
+
 /// The pooled epilogue of C's row i at pooled position q from the window's
 /// four accumulators: each element's epilogue value, kept, and their maximum.
 Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr &q, const std::vector<Expr> &accs) {
@@ -78,6 +98,19 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   Expr i = kir::var("i"), p = kir::var("p"), j = kir::var("j"), s = kir::var("s");
   Expr acc = kir::var("acc", {t, 1});
   Expr aExpr = cast(g.a(kb, i, p), t), bExpr = cast(g.b(kb, p, j), t);
+  // The staging's index arithmetic (the implicit GEMM's divisions and
+  // remainders of a convolution) in 32 bits where it fits.
+  const bool narrow = indicesFit32(g, kb.kernel, {aExpr, bExpr});
+  const std::string IT = narrow ? "int" : "long long"; // the staging's index type
+  auto num = [&](int64_t v) { return narrow ? std::to_string(v) : str(v); };
+  Expr aStage = aExpr, bStage = bExpr;
+  if (narrow) {
+    Type i32{DType::I32, 1};
+    std::vector<std::pair<Expr, Expr>> vars = {
+        {i, kir::var("i", i32)}, {p, kir::var("p", i32)}, {j, kir::var("j", i32)}};
+    aStage = narrowIndexArithmetic(aExpr, vars);
+    bStage = narrowIndexArithmetic(bExpr, vars);
+  }
   int partial = -1;
   Stmt cStmt;
   if (split == 1) {
@@ -127,13 +160,13 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
   if (tensorCores)
     o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
-  o += "  const long long row0 = (long long)blockIdx.y * 64, col0 = (long long)blockIdx.x * 64;\n";
+  o += "  const " + IT + " row0 = (" + IT + ")blockIdx.y * 64, col0 = (" + IT + ")blockIdx.x * 64;\n";
   if (pooled)
-    o += "  const long long q0 = (long long)blockIdx.x * 16;\n";
-  o += "  const long long " + r.varName(s) + " = blockIdx.z;\n";
-  o += "  const long long kbeg = " + r.varName(s) + " * " + str(chunk) + ";\n";
-  o += "  const long long kend = kbeg + " + str(chunk) + " < " + str(g.k) + " ? kbeg + " + str(chunk) + " : " +
-       str(g.k) + ";\n";
+    o += "  const " + IT + " q0 = (" + IT + ")blockIdx.x * 16;\n";
+  o += "  const " + IT + " " + r.varName(s) + " = blockIdx.z;\n";
+  o += "  const " + IT + " kbeg = " + r.varName(s) + " * " + num(chunk) + ";\n";
+  o += "  const " + IT + " kend = kbeg + " + num(chunk) + " < " + num(g.k) + " ? kbeg + " + num(chunk) + " : " +
+       num(g.k) + ";\n";
   o += "  " + T + " c[4][4];\n";
   o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
   // Staging a K slice: each thread loads its elements of the A and B slices
@@ -160,20 +193,20 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     st.load = head;
     std::string guard;
     if (isA) {
-      st.load += "      const long long " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = kl + cc;\n";
-      guard = r.varName(i) + " < " + str(g.m) + " && " + r.varName(p) + " < kend";
+      st.load += "      const " + IT + " " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = kl + cc;\n";
+      guard = r.varName(i) + " < " + num(g.m) + " && " + r.varName(p) + " < kend";
     } else {
       if (pooled) { // tile column cc is window element cc / 16 of pooled position q0 + cc % 16
-        st.load += "      const long long " + r.varName(p) + " = kl + rr, " + r.varName(j) +
+        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) +
                    " = (q0 + cc % 16) * 4 + cc / 16;\n";
-        guard = r.varName(p) + " < kend && q0 + cc % 16 < " + str(positions);
+        guard = r.varName(p) + " < kend && q0 + cc % 16 < " + num(positions);
       } else {
-        st.load += "      const long long " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = col0 + cc;\n";
-        guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + str(g.n);
+        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = col0 + cc;\n";
+        guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + num(g.n);
       }
     }
     st.load += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
-    std::string val = r.expr(isA ? aExpr : bExpr, 4, st.load);
+    std::string val = r.expr(isA ? aStage : bStage, 4, st.load);
     st.load += "        x = " + val + ";\n      }\n      " + reg + "[q] = x;\n    }\n";
     st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][cc] = rb[q];\n") + "    }\n";
     return st;
@@ -190,20 +223,20 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     if (isA) {
       first = fastK ? "row0 + o" : "row0 + f"; // i
       second = fastK ? "kl + f" : "kl + o";    // p
-      guard = "(" + first + ") < " + str(g.m) + " && (" + second + ") < kend";
+      guard = "(" + first + ") < " + num(g.m) + " && (" + second + ") < kend";
       fastCoord = fastK ? second : first;
       slowCoord = fastK ? first : second;
     } else {
       first = fastK ? "kl + f" : "kl + o";      // p
       second = fastK ? "col0 + o" : "col0 + f"; // j
-      guard = "(" + first + ") < kend && (" + second + ") < " + str(g.n);
+      guard = "(" + first + ") < kend && (" + second + ") < " + num(g.n);
       fastCoord = fastK ? first : second;
       slowCoord = fastK ? second : first;
     }
     Staging st;
     st.load = head + "      " + reg + " = make_float4(0.f, 0.f, 0.f, 0.f);\n";
     st.load += "      if (" + guard + ")\n        " + reg + " = *reinterpret_cast<const float4 *>(" + ptr + " + (" +
-               slowCoord + ") * " + str(plain.ld) + " + (" + fastCoord + "));\n    }\n";
+               slowCoord + ") * " + num(plain.ld) + " + (" + fastCoord + "));\n    }\n";
     // Shared slices: sa[p][i], sb[p][j].
     const char *lanes[4] = {"x", "y", "z", "w"};
     st.store = head;
@@ -229,11 +262,11 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // The loads of the slice at `from`, in a block that `open` begins.
   auto loadSlice = [&](const std::string &open, const std::string &from) {
     std::string indent = open.substr(0, open.find_first_not_of(' '));
-    return open + "\n    const long long kl = " + from + ";\n" + sA.load + sB.load + indent + "}\n";
+    return open + "\n    const " + IT + " kl = " + from + ";\n" + sA.load + sB.load + indent + "}\n";
   };
   if (cb.opt.prefetch)
     o += loadSlice("  {", "kbeg");
-  o += "  for (long long k0 = kbeg; k0 < kend; k0 += 16) {\n";
+  o += "  for (" + IT + " k0 = kbeg; k0 < kend; k0 += 16) {\n";
   if (!cb.opt.prefetch)
     o += loadSlice("    {", "k0");
   o += sA.store + sB.store;

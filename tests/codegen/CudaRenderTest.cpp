@@ -59,6 +59,38 @@ TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {
   EXPECT_EQ(p.kernels[0].grid[2], 1);
 }
 
+// A GEMM computes its staging's indices in 32 bits when M, N, K and every
+// buffer its operands read stay under 2^30 elements (a convolution's divisions
+// and remainders by constants then cost a GPU a few instructions each, not
+// dozens), and in 64 bits otherwise.
+TEST(CudaLower, GemmStagingIndexesIn32BitsWhereTheyFit) {
+  auto staging = [](const std::string &src) { // from the registers' declaration to the K loop
+    size_t from = src.find(" ra[4];"), to = src.find(" k0 = kbeg;");
+    return from == std::string::npos || to == std::string::npos ? std::string() : src.substr(from, to - from);
+  };
+  Graph conv;
+  conv.setOutputs({conv.build(OpKind::Conv2d, {conv.addInput("x", f32({128, 32, 12, 12})),
+                                               conv.addInput("w", f32({64, 32, 3, 3}))})});
+  cuda::CudaProgram p = cuda::lowerCuda(conv);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  std::string s = staging(p.kernels[0].source);
+  ASSERT_FALSE(s.empty()) << p.kernels[0].source;
+  EXPECT_NE(s.find("const int v_p = kl + "), std::string::npos) << s;
+  EXPECT_NE(s.find("kiln_div<int>("), std::string::npos) << s;
+  EXPECT_EQ(s.find("kiln_div<long long>"), std::string::npos) << s;
+  EXPECT_EQ(s.find("kiln_mod<long long>"), std::string::npos) << s;
+  EXPECT_NE(p.kernels[0].source.find("for (int k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos);
+
+  Graph big; // A has 2^30 elements
+  Value a = big.addInput("a", f32({int64_t{1} << 15, int64_t{1} << 15})), b = big.addInput("b", f32({1 << 15, 64}));
+  big.setOutputs({big.build(OpKind::Matmul, {a, b})});
+  p = cuda::lowerCuda(big);
+  ASSERT_FALSE(p.kernels.empty());
+  const std::string &src = p.kernels[0].source;
+  EXPECT_NE(src.find("const long long row0 = (long long)blockIdx.y * 64"), std::string::npos) << src;
+  EXPECT_NE(src.find("for (long long k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos) << src;
+}
+
 TEST(CudaLower, LongKWithFewTilesSplitsK) {
   Graph g;
   Value a = g.addInput("a", f32({20, 3000}));

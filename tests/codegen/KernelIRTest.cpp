@@ -53,6 +53,50 @@ TEST(KernelIR, VisitorAndMutator) {
   EXPECT_EQ(printStmt(sub), "b1[4] = b0[5]\nb1[0] = b0[4]\n");
 }
 
+// narrowIndexArithmetic rebuilds each largest piece of pure index arithmetic
+// over the given variables in i32 (cast back to i64 where one is used); data
+// loads, random numbers, other variables and immediates beyond 32 bits keep
+// their 64 bits, and a shared piece stays shared.
+TEST(KernelIR, NarrowsIndexArithmeticOverTheGivenVariables) {
+  Type i32{DType::I32, 1};
+  Expr i = var("i"), j = var("j"), n = var("n"), ni = var("i", i32), nj = var("j", i32);
+  std::vector<std::pair<Expr, Expr>> vars = {{i, ni}, {j, nj}};
+  auto narrowed = [&](const Expr &e) { return narrowIndexArithmetic(e, vars); };
+  // A flat index under a guard: the condition in i32, the index cast once.
+  Expr flat = add(mul(div(i, intImm(9)), intImm(32)), mod(j, intImm(3)));
+  Expr guarded = select(binary(BinOp::Lt, i, intImm(10)), load(0, DType::F32, flat), floatImm(0, DType::F32));
+  Expr g = narrowed(guarded);
+  const auto *sel = as<Select>(g);
+  ASSERT_NE(sel, nullptr);
+  EXPECT_EQ(as<Binary>(sel->c)->a, ni);
+  EXPECT_EQ(as<Binary>(sel->c)->b->type, i32);
+  const auto *index = as<Cast>(as<Load>(sel->a)->index);
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->type, (Type{DType::I64, 1}));
+  EXPECT_EQ(index->a->type, i32);
+  EXPECT_EQ(printExpr(index->a), "(((i / i32(9)) * i32(32)) + (j % i32(3)))");
+  // Another variable keeps its sum in i64; the piece over i alone narrows.
+  Expr mixed = narrowed(add(mul(i, intImm(4)), n));
+  EXPECT_EQ(as<Binary>(mixed)->b, n);
+  EXPECT_EQ(as<Cast>(as<Binary>(mixed)->a)->a->type, i32);
+  // An immediate beyond 32 bits, a load of i64 data and a random number's
+  // key stay 64-bit; the index of that load and of the random number narrow.
+  Expr big = add(i, intImm(int64_t{1} << 40));
+  EXPECT_EQ(as<Binary>(narrowed(big))->b, as<Binary>(big)->b);
+  EXPECT_EQ(as<Binary>(narrowed(big))->a->type, (Type{DType::I64, 1}));
+  Expr key = load(1, DType::I64, intImm(0));
+  Expr r = narrowed(random(7, key, flat));
+  EXPECT_EQ(as<Random>(r)->key, key);
+  EXPECT_EQ(as<Cast>(as<Random>(r)->index)->a->type, i32);
+  // A subexpression used twice is narrowed once.
+  Expr twice = add(load(0, DType::F32, flat), load(2, DType::F32, flat));
+  Expr t = narrowed(twice);
+  EXPECT_EQ(as<Load>(as<Binary>(t)->a)->index, as<Load>(as<Binary>(t)->b)->index);
+  // Nothing to narrow: the same node back.
+  Expr plain = load(0, DType::F32, n);
+  EXPECT_EQ(narrowed(plain), plain);
+}
+
 TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   Graph g;
   Value a = g.addInput("a", {DType::F32, {4, 6}});
