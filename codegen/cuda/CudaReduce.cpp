@@ -1,11 +1,13 @@
-// codegen/cuda/CudaReduce.cpp - reduce_sum, reduce_mean, reduce_max and argmax: one warp per output.
+// codegen/cuda/CudaReduce.cpp - reduce_sum, reduce_mean, reduce_max and argmax: a warp or a block per output.
 //
 // Output element o (kept dims, row-major) and reduced position r (reduced
 // dims, row-major) are two flat indices; lane l of o's warp folds the
 // elements r = l, l + 32, ... in order, then five xor-shuffle steps combine
 // the lanes and lane 0 stores through KernelBuilder::storeResult (so a fused
-// epilogue applies). The order of operations is fixed, so results are
-// bitwise reproducible. argmax keeps (value, position) pairs and prefers the
+// epilogue applies). A few outputs of long reductions take a block each: its
+// 256 threads fold r = t, t + 256, ..., each warp combines its lanes, and
+// thread 0 combines the 8 warps' results in order. The order of operations is
+// fixed, so results are bitwise reproducible. argmax keeps (value, position) pairs and prefers the
 // smaller position on ties: the first maximum, as the interpreter defines it.
 #include "codegen/cuda/CudaLowerContext.h"
 
@@ -13,6 +15,7 @@
 #include "ir/Error.h"
 #include "ir/ops/OpUtil.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -81,38 +84,60 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
                     letStmt(res, argmax ? load(arg, DType::I64, zero) : cur, st)});
   kb.kernel.body = forLoop(o, outs, ForKind::Parallel, alloc(acc, alloc(arg, ref)));
 
+  // Few outputs of long reductions (a convolution's bias gradient: 32 sums
+  // of 73,728) get a block each instead of a warp, so that more of the GPU
+  // reads them; argmax keeps a warp.
+  const bool perBlock = !argmax && count >= 4096 && outs < 8 * static_cast<int64_t>(cb.opt.smCount);
+  const int64_t lanes = perBlock ? 32 * kWarpsPerBlock : 32, perLaunchBlock = perBlock ? 1 : kWarpsPerBlock;
+  // Indices in 32 bits when they fit (kir::narrowIndexArithmetic).
+  const bool narrow = std::max({outs, count, numElements(is)}) < (int64_t{1} << 30);
+  const std::string IT = narrow ? "int" : "long long", suffix = narrow ? "" : "LL";
+  Expr xs = x;
+  if (narrow)
+    xs = narrowIndexArithmetic(x, {{o, kir::var("o", {DType::I32, 1})}, {r, kir::var("r", {DType::I32, 1})}});
+
   KirRenderer rd(kb.kernel, cb.noAlias(kb));
-  std::string vo = rd.varName(o), vr = rd.varName(r), cnt = std::to_string(count) + "LL";
+  std::string vo = rd.varName(o), vr = rd.varName(r), cnt = std::to_string(count) + suffix;
   static_assert(32 * kWarpsPerBlock == kGenericBlock, "a reduction's block is a generic kernel's (launch groups)");
   // The body is a device function of the block index, as a generic kernel's,
   // so that a launch group (CudaGroup.cpp) can run it for a range of its blocks.
   std::string s = bodyOpening(rd, "KILN_KERNEL_NAME");
-  s += "  const long long " + vo + " = block * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32;\n";
+  std::string first = perBlock ? "block" : "block * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32";
+  s += "  const " + IT + " " + vo + " = " + first + ";\n";
   s += "  const int lane = threadIdx.x % 32;\n";
-  s += "  if (" + vo + " >= " + std::to_string(outs) + "LL) return;\n";
+  s += "  if (" + vo + " >= " + std::to_string(outs) + suffix + ") return;\n";
   s += "  " + T + " acc = " + cudaLiteral(isMax ? lowestOf(at) : 0, at) + ";\n";
   if (argmax)
     s += "  long long arg = " + cnt + ";\n";
-  s += "  for (long long " + vr + " = lane; " + vr + " < " + cnt + "; " + vr + " += 32) {\n";
-  std::string xv = rd.expr(x, 2, s);
+  s += "  for (" + IT + " " + vr + " = " + (perBlock ? "threadIdx.x" : "lane") + "; " + vr + " < " + cnt + "; " + vr +
+       " += " + std::to_string(lanes) + ") {\n";
+  std::string xv = rd.expr(xs, 2, s);
   s += "    const " + T + " x = " + xv + ";\n";
+  auto combine = [&](const std::string &a, const std::string &b) {
+    return isMax ? "kiln_max<" + T + ">(" + a + ", " + b + ")" : a + " + " + b;
+  };
   if (argmax)
     s += "    if (acc < x) { acc = x; arg = " + vr + "; }\n";
-  else if (isMax)
-    s += "    acc = kiln_max<" + T + ">(x, acc);\n";
   else
-    s += "    acc = acc + x;\n";
+    s += "    acc = " + combine("x", "acc") + ";\n";
   s += "  }\n#pragma unroll\n  for (int off = 16; off > 0; off >>= 1) {\n";
   s += "    const " + T + " other = kiln_shfl_xor(acc, off);\n";
   if (argmax) {
     s += "    const long long otherArg = kiln_shfl_xor(arg, off);\n";
     s += "    if (other > acc || (other == acc && otherArg < arg)) { acc = other; arg = otherArg; }\n";
-  } else if (isMax) {
-    s += "    acc = kiln_max<" + T + ">(acc, other);\n";
   } else {
-    s += "    acc = acc + other;\n";
+    s += "    acc = " + combine("acc", "other") + ";\n";
   }
-  s += "  }\n  if (lane == 0) {\n";
+  s += "  }\n";
+  if (perBlock) { // the warps' results in warp order, by one thread
+    s += "  __shared__ " + T + " warpAcc[" + std::to_string(kWarpsPerBlock) + "];\n";
+    s += "  if (lane == 0) warpAcc[threadIdx.x / 32] = acc;\n  __syncthreads();\n";
+    s += "  if (threadIdx.x == 0) {\n    acc = warpAcc[0];\n";
+    s += "    for (int w = 1; w < " + std::to_string(kWarpsPerBlock) + "; ++w) acc = " + combine("acc", "warpAcc[w]") +
+         ";\n";
+  } else {
+    s += "  if (lane == 0) {\n";
+  }
   if (argmax)
     s += "    const long long " + rd.varName(res) + " = arg == " + cnt + " ? 0 : arg;\n";
   else
@@ -123,7 +148,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   CudaKernel ck;
   ck.kind = "reduce";
   ck.source = std::move(s);
-  ck.grid[0] = (outs + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  ck.grid[0] = (outs + perLaunchBlock - 1) / perLaunchBlock;
   ck.block[0] = 32 * kWarpsPerBlock;
   cb.finishSpecial(kb, std::move(ck));
 }

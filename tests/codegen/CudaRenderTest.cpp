@@ -122,6 +122,24 @@ TEST(CudaLower, ReductionIsOneWarpPerOutput) {
   EXPECT_NE(p.kernels[0].source.find("kiln_shfl_xor(acc, off)"), std::string::npos);
 }
 
+// A convolution's bias gradient: 32 sums of 128 * 24 * 24 = 73,728 values.
+// A warp each would leave most of the GPU idle, so each output takes a
+// block: 32 blocks whose 8 warps' results thread 0 adds in order.
+TEST(CudaLower, FewLongReductionsTakeABlockEach) {
+  Graph g;
+  Value x = g.addInput("x", f32({128, 32, 24, 24}));
+  AttrMap at;
+  at.set("axes", std::vector<int64_t>{0, 2, 3});
+  g.setOutputs({g.build(OpKind::ReduceSum, {x}, at)});
+  cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
+  ASSERT_EQ(p.kernels.size(), 1u);
+  const CudaKernel &k = p.kernels[0];
+  EXPECT_EQ(k.kind, "reduce");
+  EXPECT_EQ(k.grid[0], 32);
+  EXPECT_NE(k.source.find("for (int v_r = threadIdx.x; v_r < 73728; v_r += 256)"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("for (int w = 1; w < 8; ++w) acc = acc + warpAcc[w];"), std::string::npos) << k.source;
+}
+
 TEST(CudaLower, DropoutUsesTheSharedGenerator) {
   Graph g;
   Value x = g.addInput("x", f32({8, 100}));

@@ -99,6 +99,14 @@ void reductions(Graph &g) {
                 g.build(OpKind::Argmax, {x}, attrs({{"axis", int64_t{-1}}, {"keepdims", true}}))});
 }
 
+/// Few outputs of long reductions: a block per output (CudaReduce.cpp).
+void longReductions(Graph &g) {
+  Value x = g.addInput("x", f32({8, 5, 40, 40}));
+  auto red = [&](OpKind k, Ints axes, bool keep) { return g.build(k, {x}, attrs({{"axes", axes}, {"keepdims", keep}})); };
+  g.setOutputs({red(OpKind::ReduceSum, {0, 2, 3}, false), red(OpKind::ReduceMean, {0, 2, 3}, true),
+                red(OpKind::ReduceMax, {0, 2, 3}, false), red(OpKind::ReduceSum, {1, 2, 3}, false)});
+}
+
 void matmul(Graph &g) {
   Value a = g.addInput("a", f32({37, 29})), b = g.addInput("b", f32({29, 45}));
   Value at = g.addInput("at", f32({29, 37})), bt = g.addInput("bt", f32({45, 29}));
@@ -237,6 +245,8 @@ std::vector<OpCase> cases() {
       {"Dropout", dropout},
       {"Layout", layout},
       {"Reductions", reductions},
+      // Sums of 12,800 values in another order than the interpreter's.
+      {"LongReductions", longReductions, false, 1e-4},
       {"Matmul", matmul},
       // Sums of 3000 products in another order than the interpreter's: f32 rounding
       // differs by up to ~2e-5 where they cancel.
