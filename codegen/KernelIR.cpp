@@ -352,9 +352,12 @@ Expr substitute(const Expr &e, const Expr &v, const Expr &by) { return Substitut
 namespace {
 /// narrowIndexArithmetic: each largest narrowable i64 or bool subexpression
 /// is replaced by its 32-bit form (cast back to i64 where it was an i64).
+/// A subexpression is narrowable when it is built of immediates, the given
+/// variables, integer operators, comparisons, logic and selects, and the
+/// interval of every value in it (from the variables' ranges) is in int32.
 class Narrower : public Mutator {
 public:
-  explicit Narrower(const std::vector<std::pair<Expr, Expr>> &vars) : vars_(vars) {}
+  explicit Narrower(const std::vector<IndexVar> &vars) : vars_(vars) {}
 
   Expr mutateVar(const Var &, const Expr &self) override { return widened(self); }
   Expr mutateBinary(const Binary &n, const Expr &self) override {
@@ -367,31 +370,64 @@ public:
   }
 
 private:
-  /// `e` in 32 bits, or null when it is not built of narrowable pieces only.
-  Expr narrow(const Expr &e) {
+  using Wide = __int128;
+  /// A narrowed expression and the interval of its values.
+  struct Narrowed {
+    Expr e;
+    Wide lo = 0, hi = 0;
+  };
+  static bool fits(Wide lo, Wide hi) {
+    return lo >= std::numeric_limits<int32_t>::min() && hi <= std::numeric_limits<int32_t>::max();
+  }
+  /// The interval of `op` over operand intervals [al, ah] and [bl, bh].
+  static std::pair<Wide, Wide> interval(BinOp op, Wide al, Wide ah, Wide bl, Wide bh, const Expr &b) {
+    auto hull = [](std::initializer_list<Wide> v) { return std::pair{std::min(v), std::max(v)}; };
+    Wide magnitude = std::max(al < 0 ? -al : al, ah < 0 ? -ah : ah);
+    int64_t c = 0;
+    bool positive = isConstInt(b, &c) && c > 0;
+    switch (op) {
+    case BinOp::Add: return {al + bl, ah + bh};
+    case BinOp::Sub: return {al - bh, ah - bl};
+    case BinOp::Mul: return hull({al * bl, al * bh, ah * bl, ah * bh});
+    case BinOp::Div: // truncates; x / 0 = 0
+      if (positive)
+        return {al / c, ah / c};
+      return {-magnitude, magnitude};
+    case BinOp::Mod: // the dividend's sign; |x % y| <= |x|, and < y for y > 0
+      if (positive)
+        return {al < 0 ? std::max<Wide>(al, -(c - 1)) : 0, ah > 0 ? std::min<Wide>(ah, c - 1) : 0};
+      return {al < 0 ? -magnitude : 0, ah > 0 ? magnitude : 0};
+    case BinOp::Max: return {std::max(al, bl), std::max(ah, bh)};
+    case BinOp::Min: return {std::min(al, bl), std::min(ah, bh)};
+    default: return {0, 1}; // comparisons and logic
+    }
+  }
+  /// `e` in 32 bits, or an empty result when it is not narrowable.
+  Narrowed narrow(const Expr &e) {
     if (auto it = memo_.find(e.get()); it != memo_.end())
       return it->second;
-    Expr n;
+    Narrowed n;
     DType t = e->type.dtype;
     if (e->type.lanes == 1 && (t == DType::I64 || t == DType::Bool)) {
       if (const IntImm *c = as<IntImm>(e)) {
-        if (t == DType::Bool)
-          n = e;
-        else if (c->value >= std::numeric_limits<int32_t>::min() && c->value <= std::numeric_limits<int32_t>::max())
-          n = intImm(c->value, DType::I32);
+        n = {t == DType::Bool ? e : intImm(c->value, DType::I32), c->value, c->value};
       } else if (e->kind == ExprKind::Var) {
-        for (const auto &[wide, narrowVar] : vars_)
-          if (wide.get() == e.get())
-            n = narrowVar;
+        for (const IndexVar &v : vars_)
+          if (v.wide.get() == e.get())
+            n = {v.narrow, v.lo, v.hi};
       } else if (const Binary *b = as<Binary>(e)) {
-        Expr x = narrow(b->a), y = x ? narrow(b->b) : nullptr;
-        if (y)
-          n = binary(b->op, x, y);
+        Narrowed x = narrow(b->a), y = x.e ? narrow(b->b) : Narrowed{};
+        if (y.e) {
+          auto [lo, hi] = interval(b->op, x.lo, x.hi, y.lo, y.hi, b->b);
+          n = {binary(b->op, x.e, y.e), lo, hi};
+        }
       } else if (const Select *s = as<Select>(e)) {
-        Expr c = narrow(s->c), x = c ? narrow(s->a) : nullptr, y = x ? narrow(s->b) : nullptr;
-        if (y)
-          n = select(c, x, y);
+        Narrowed c = narrow(s->c), x = c.e ? narrow(s->a) : Narrowed{}, y = x.e ? narrow(s->b) : Narrowed{};
+        if (y.e)
+          n = {select(c.e, x.e, y.e), std::min(x.lo, y.lo), std::max(x.hi, y.hi)};
       }
+      if (n.e && !fits(n.lo, n.hi))
+        n = {};
     }
     memo_[e.get()] = n;
     return n;
@@ -400,22 +436,32 @@ private:
   Expr widened(const Expr &e) {
     if (auto it = widened_.find(e.get()); it != widened_.end())
       return it->second;
-    Expr n = narrow(e);
+    Expr n = narrow(e).e;
     Expr w = !n ? e : n->type.dtype == DType::I32 ? cast(n, DType::I64) : n;
     widened_[e.get()] = w;
     return w;
   }
 
-  const std::vector<std::pair<Expr, Expr>> &vars_;
-  std::map<const ExprNode *, Expr> memo_, widened_;
+  const std::vector<IndexVar> &vars_;
+  std::map<const ExprNode *, Narrowed> memo_;
+  std::map<const ExprNode *, Expr> widened_;
 };
+
+void checkIndexVars(const std::vector<IndexVar> &vars) {
+  for (const IndexVar &v : vars)
+    KILN_INTERNAL_CHECK(v.wide->type == (Type{DType::I64, 1}) && v.narrow->type == (Type{DType::I32, 1}) &&
+                        v.lo <= v.hi)
+        << "narrowIndexArithmetic: variables must be i64 -> i32 with a range";
+}
 } // namespace
 
-Expr narrowIndexArithmetic(const Expr &e, const std::vector<std::pair<Expr, Expr>> &vars) {
-  for (const auto &[wide, narrowVar] : vars)
-    KILN_INTERNAL_CHECK(wide->type == (Type{DType::I64, 1}) && narrowVar->type == (Type{DType::I32, 1}))
-        << "narrowIndexArithmetic: variables must be i64 -> i32";
+Expr narrowIndexArithmetic(const Expr &e, const std::vector<IndexVar> &vars) {
+  checkIndexVars(vars);
   return Narrower(vars).mutate(e);
+}
+Stmt narrowIndexArithmetic(const Stmt &s, const std::vector<IndexVar> &vars) {
+  checkIndexVars(vars);
+  return Narrower(vars).mutate(s);
 }
 
 } // namespace kiln::kir

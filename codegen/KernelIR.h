@@ -301,15 +301,23 @@ public:
 Stmt substitute(const Stmt &s, const Expr &v, const Expr &by);
 Expr substitute(const Expr &e, const Expr &v, const Expr &by);
 
-/// `e` with its index arithmetic in 32 bits: each largest subexpression built
-/// only of i64 immediates that fit in 32 bits, the i64 variables of `vars`
-/// (each paired with its i32 stand-in), integer operators, comparisons, logic
-/// and selects over them is rebuilt on i32 values (cast back to i64 where an
-/// i64 is used). Loads, casts, random numbers and other variables stay as they
-/// are. Only for a caller that knows no such value leaves the 32-bit range
-/// (indices into buffers well under 2^31 elements): 32-bit division and
-/// remainder by a constant cost a GPU a few instructions, 64-bit ones many.
-Expr narrowIndexArithmetic(const Expr &e, const std::vector<std::pair<Expr, Expr>> &vars);
+/// An i64 index variable, the i32 variable that stands in for it, and the
+/// range [lo, hi] of its values where the expressions are evaluated.
+struct IndexVar {
+  Expr wide, narrow;
+  int64_t lo = 0, hi = 0;
+};
+
+/// `e` (or every expression of `s`) with its index arithmetic in 32 bits:
+/// each largest subexpression built only of immediates, the variables of
+/// `vars`, integer operators, comparisons, logic and selects over them is
+/// rebuilt on i32 values (cast back to i64 where an i64 is used), when interval
+/// arithmetic from the variables' ranges shows that none of its values, the
+/// intermediate ones included, leaves the 32-bit range. Loads, casts, random
+/// numbers and other variables stay as they are. 32-bit division and
+/// remainder by a constant cost a GPU a few instructions, 64-bit ones dozens.
+Expr narrowIndexArithmetic(const Expr &e, const std::vector<IndexVar> &vars);
+Stmt narrowIndexArithmetic(const Stmt &s, const std::vector<IndexVar> &vars);
 
 } // namespace kiln::kir
 

@@ -42,26 +42,6 @@ int64_t splitCount(const GpuGemm &g, int smCount) {
 
 std::string str(int64_t v) { return std::to_string(v) + "LL"; }
 
-/// True when the staging of A and B may compute indices in 32 bits: M, N, K
-/// and every buffer the operands read are under 2^30 elements, so no index
-/// into them nor a partial sum of one (a flat index builds up from smaller
-/// terms) reaches 2^31.
-bool indicesFit32(const GpuGemm &g, const Kernel &k, const std::vector<Expr> &operands) {
-  struct Sizes : Visitor {
-    const Kernel &k;
-    int64_t largest = 0;
-    explicit Sizes(const Kernel &kk) : k(kk) {}
-    void visitLoad(const Load &n) override {
-      largest = std::max(largest, k.buffers[n.buffer].size);
-      Visitor::visitLoad(n);
-    }
-  } sizes(k);
-  for (const Expr &e : operands)
-    sizes.visit(e);
-  const int64_t limit = int64_t{1} << 30;
-  return std::max({g.m, g.n, g.k, sizes.largest}) < limit;
-}
-
 /// The pooled epilogue of C's row i at pooled position q from the window's
 /// four accumulators: each element's epilogue value, kept, and their maximum.
 Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr &q, const std::vector<Expr> &accs) {
@@ -98,16 +78,18 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   Expr i = kir::var("i"), p = kir::var("p"), j = kir::var("j"), s = kir::var("s");
   Expr acc = kir::var("acc", {t, 1});
   Expr aExpr = cast(g.a(kb, i, p), t), bExpr = cast(g.b(kb, p, j), t);
-  // The staging's index arithmetic (the implicit GEMM's divisions and
-  // remainders of a convolution) in 32 bits where it fits.
-  const bool narrow = indicesFit32(g, kb.kernel, {aExpr, bExpr});
+  // The staging's coordinates are 32-bit when M, N and K are well under
+  // 2^31, and so is its index arithmetic (the implicit GEMM's divisions and
+  // remainders of a convolution) where its values stay in range.
+  const bool narrow = std::max({g.m, g.n, g.k}) < (int64_t{1} << 30);
   const std::string IT = narrow ? "int" : "long long"; // the staging's index type
   auto num = [&](int64_t v) { return narrow ? std::to_string(v) : str(v); };
   Expr aStage = aExpr, bStage = bExpr;
-  if (narrow) {
+  if (narrow) { // i, p and j as the guarded loads see them
     Type i32{DType::I32, 1};
-    std::vector<std::pair<Expr, Expr>> vars = {
-        {i, kir::var("i", i32)}, {p, kir::var("p", i32)}, {j, kir::var("j", i32)}};
+    std::vector<IndexVar> vars = {{i, kir::var("i", i32), 0, g.m - 1},
+                                  {p, kir::var("p", i32), 0, g.k - 1},
+                                  {j, kir::var("j", i32), 0, g.n - 1}};
     aStage = narrowIndexArithmetic(aExpr, vars);
     bStage = narrowIndexArithmetic(bExpr, vars);
   }
@@ -236,7 +218,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     Staging st;
     st.load = head + "      " + reg + " = make_float4(0.f, 0.f, 0.f, 0.f);\n";
     st.load += "      if (" + guard + ")\n        " + reg + " = *reinterpret_cast<const float4 *>(" + ptr + " + (" +
-               slowCoord + ") * " + num(plain.ld) + " + (" + fastCoord + "));\n    }\n";
+               slowCoord + ") * " + str(plain.ld) + " + (" + fastCoord + "));\n    }\n";
     // Shared slices: sa[p][i], sb[p][j].
     const char *lanes[4] = {"x", "y", "z", "w"};
     st.store = head;

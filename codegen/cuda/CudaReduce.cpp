@@ -89,12 +89,14 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   // reads them; argmax keeps a warp.
   const bool perBlock = !argmax && count >= 4096 && outs < 8 * static_cast<int64_t>(cb.opt.smCount);
   const int64_t lanes = perBlock ? 32 * kWarpsPerBlock : 32, perLaunchBlock = perBlock ? 1 : kWarpsPerBlock;
-  // Indices in 32 bits when they fit (kir::narrowIndexArithmetic).
-  const bool narrow = std::max({outs, count, numElements(is)}) < (int64_t{1} << 30);
+  // o and r in 32 bits when they fit, and the index arithmetic over them
+  // where its values do (kir::narrowIndexArithmetic).
+  const bool narrow = std::max(outs, count) < (int64_t{1} << 30);
   const std::string IT = narrow ? "int" : "long long", suffix = narrow ? "" : "LL";
   Expr xs = x;
   if (narrow)
-    xs = narrowIndexArithmetic(x, {{o, kir::var("o", {DType::I32, 1})}, {r, kir::var("r", {DType::I32, 1})}});
+    xs = narrowIndexArithmetic(
+        x, {{o, kir::var("o", {DType::I32, 1}), 0, outs - 1}, {r, kir::var("r", {DType::I32, 1}), 0, count - 1}});
 
   KirRenderer rd(kb.kernel, cb.noAlias(kb));
   std::string vo = rd.varName(o), vr = rd.varName(r), cnt = std::to_string(count) + suffix;

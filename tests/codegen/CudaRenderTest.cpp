@@ -59,10 +59,10 @@ TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {
   EXPECT_EQ(p.kernels[0].grid[2], 1);
 }
 
-// A GEMM computes its staging's indices in 32 bits when M, N, K and every
-// buffer its operands read stay under 2^30 elements (a convolution's divisions
-// and remainders by constants then cost a GPU a few instructions each, not
-// dozens), and in 64 bits otherwise.
+// A GEMM's staging computes its coordinates in 32 bits when M, N and K stay
+// under 2^30, and its index arithmetic where the values fit (a convolution's
+// divisions and remainders by constants then cost a GPU a few instructions
+// each, not dozens); in 64 bits otherwise.
 TEST(CudaLower, GemmStagingIndexesIn32BitsWhereTheyFit) {
   auto staging = [](const std::string &src) { // from the registers' declaration to the K loop
     size_t from = src.find(" ra[4];"), to = src.find(" k0 = kbeg;");
@@ -81,14 +81,24 @@ TEST(CudaLower, GemmStagingIndexesIn32BitsWhereTheyFit) {
   EXPECT_EQ(s.find("kiln_mod<long long>"), std::string::npos) << s;
   EXPECT_NE(p.kernels[0].source.find("for (int k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos);
 
-  Graph big; // A has 2^30 elements
-  Value a = big.addInput("a", f32({int64_t{1} << 15, int64_t{1} << 15})), b = big.addInput("b", f32({1 << 15, 64}));
+  // A has 2.4e9 elements: its flat index i * 60001 + p may pass 2^31, so that
+  // product stays 64-bit while the coordinates are 32-bit ints.
+  Graph big;
+  Value a = big.addInput("a", f32({40000, 60001})), b = big.addInput("b", f32({60001, 8}));
   big.setOutputs({big.build(OpKind::Matmul, {a, b})});
   p = cuda::lowerCuda(big);
   ASSERT_FALSE(p.kernels.empty());
-  const std::string &src = p.kernels[0].source;
-  EXPECT_NE(src.find("const long long row0 = (long long)blockIdx.y * 64"), std::string::npos) << src;
-  EXPECT_NE(src.find("for (long long k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos) << src;
+  s = staging(p.kernels[0].source);
+  EXPECT_NE(s.find("const int v_i = row0 + rr, v_p = kl + cc;"), std::string::npos) << s;
+  EXPECT_NE(s.find("(((long long)v_i) * (60001LL))"), std::string::npos) << s;
+  // M = 2^30: the coordinates themselves are 64-bit.
+  Graph tall;
+  tall.setOutputs({tall.build(OpKind::Matmul, {tall.addInput("a", f32({int64_t{1} << 30, 4})),
+                                                tall.addInput("b", f32({4, 4}))})});
+  p = cuda::lowerCuda(tall);
+  ASSERT_FALSE(p.kernels.empty());
+  EXPECT_NE(p.kernels[0].source.find("const long long row0 = (long long)blockIdx.y * 64"), std::string::npos);
+  EXPECT_NE(p.kernels[0].source.find("for (long long k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos);
 }
 
 TEST(CudaLower, LongKWithFewTilesSplitsK) {

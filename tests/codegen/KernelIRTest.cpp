@@ -54,13 +54,14 @@ TEST(KernelIR, VisitorAndMutator) {
 }
 
 // narrowIndexArithmetic rebuilds each largest piece of pure index arithmetic
-// over the given variables in i32 (cast back to i64 where one is used); data
-// loads, random numbers, other variables and immediates beyond 32 bits keep
-// their 64 bits, and a shared piece stays shared.
-TEST(KernelIR, NarrowsIndexArithmeticOverTheGivenVariables) {
-  Type i32{DType::I32, 1};
+// over the given variables in i32 (cast back to i64 where one is used) when
+// interval arithmetic from the variables' ranges keeps every value of it in
+// 32 bits; data loads, random numbers, other variables, immediates and
+// products beyond 32 bits keep their 64 bits, and a shared piece stays shared.
+TEST(KernelIR, NarrowsIndexArithmeticWhereItsValuesFit) {
+  Type i32{DType::I32, 1}, i64{DType::I64, 1};
   Expr i = var("i"), j = var("j"), n = var("n"), ni = var("i", i32), nj = var("j", i32);
-  std::vector<std::pair<Expr, Expr>> vars = {{i, ni}, {j, nj}};
+  std::vector<IndexVar> vars = {{i, ni, 0, 99}, {j, nj, 0, (int64_t{1} << 20) - 1}};
   auto narrowed = [&](const Expr &e) { return narrowIndexArithmetic(e, vars); };
   // A flat index under a guard: the condition in i32, the index cast once.
   Expr flat = add(mul(div(i, intImm(9)), intImm(32)), mod(j, intImm(3)));
@@ -72,29 +73,43 @@ TEST(KernelIR, NarrowsIndexArithmeticOverTheGivenVariables) {
   EXPECT_EQ(as<Binary>(sel->c)->b->type, i32);
   const auto *index = as<Cast>(as<Load>(sel->a)->index);
   ASSERT_NE(index, nullptr);
-  EXPECT_EQ(index->type, (Type{DType::I64, 1}));
-  EXPECT_EQ(index->a->type, i32);
+  EXPECT_EQ(index->type, i64);
   EXPECT_EQ(printExpr(index->a), "(((i / i32(9)) * i32(32)) + (j % i32(3)))");
+  // j < 2^20: j * 2048 < 2^31 narrows, j * 4096 may reach 2^32 and stays
+  // 64-bit (only j itself is narrowed, then widened).
+  EXPECT_EQ(as<Cast>(narrowed(mul(j, intImm(2048))))->a->type, i32);
+  Expr wide = narrowed(mul(j, intImm(4096)));
+  ASSERT_NE(as<Binary>(wide), nullptr);
+  EXPECT_EQ(wide->type, i64);
+  EXPECT_EQ(as<Cast>(as<Binary>(wide)->a)->a, nj);
+  // A remainder bounds its value: (j * 4096) % 1000 still overflows inside;
+  // (j % 1000) * 4096 < 2^22 fits.
+  EXPECT_EQ(narrowed(mod(mul(j, intImm(4096)), intImm(1000)))->type, i64);
+  EXPECT_EQ(as<Cast>(narrowed(mul(mod(j, intImm(1000)), intImm(4096))))->a->type, i32);
   // Another variable keeps its sum in i64; the piece over i alone narrows.
   Expr mixed = narrowed(add(mul(i, intImm(4)), n));
   EXPECT_EQ(as<Binary>(mixed)->b, n);
   EXPECT_EQ(as<Cast>(as<Binary>(mixed)->a)->a->type, i32);
-  // An immediate beyond 32 bits, a load of i64 data and a random number's
-  // key stay 64-bit; the index of that load and of the random number narrow.
+  // An immediate beyond 32 bits, a load of i64 data and a random number's key
+  // stay 64-bit; the index of that random number narrows.
   Expr big = add(i, intImm(int64_t{1} << 40));
   EXPECT_EQ(as<Binary>(narrowed(big))->b, as<Binary>(big)->b);
-  EXPECT_EQ(as<Binary>(narrowed(big))->a->type, (Type{DType::I64, 1}));
+  EXPECT_EQ(as<Binary>(narrowed(big))->a->type, i64);
   Expr key = load(1, DType::I64, intImm(0));
   Expr r = narrowed(random(7, key, flat));
   EXPECT_EQ(as<Random>(r)->key, key);
   EXPECT_EQ(as<Cast>(as<Random>(r)->index)->a->type, i32);
   // A subexpression used twice is narrowed once.
-  Expr twice = add(load(0, DType::F32, flat), load(2, DType::F32, flat));
-  Expr t = narrowed(twice);
+  Expr t = narrowed(add(load(0, DType::F32, flat), load(2, DType::F32, flat)));
   EXPECT_EQ(as<Load>(as<Binary>(t)->a)->index, as<Load>(as<Binary>(t)->b)->index);
-  // Nothing to narrow: the same node back.
+  // Nothing to narrow, or a variable whose range is beyond 32 bits: the same node back.
   Expr plain = load(0, DType::F32, n);
   EXPECT_EQ(narrowed(plain), plain);
+  Expr huge = add(i, intImm(1));
+  EXPECT_EQ(narrowIndexArithmetic(huge, {{i, ni, 0, int64_t{1} << 33}}), huge);
+  // Statements: a store's index narrows.
+  Stmt st = narrowIndexArithmetic(store(0, flat, floatImm(1, DType::F32)), vars);
+  EXPECT_EQ(printStmt(st), "b0[i64((((i / i32(9)) * i32(32)) + (j % i32(3))))] = 1.0f\n");
 }
 
 TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
