@@ -357,7 +357,7 @@ namespace {
 /// interval of every value in it (from the variables' ranges) is in int32.
 class Narrower : public Mutator {
 public:
-  explicit Narrower(const std::vector<IndexVar> &vars) : vars_(vars) {}
+  explicit Narrower(std::vector<IndexVar> vars) : vars_(std::move(vars)) {}
 
   Expr mutateVar(const Var &, const Expr &self) override { return widened(self); }
   Expr mutateBinary(const Binary &n, const Expr &self) override {
@@ -368,8 +368,38 @@ public:
     Expr w = widened(self);
     return w != self ? w : Mutator::mutateSelect(n, self);
   }
+  /// A loop with constant bounds in 32 bits counts with an i32 variable.
+  Stmt mutateFor(const For &n, const Stmt &self) override {
+    int64_t b = 0, e = 0;
+    if (n.var->type == Type{DType::I64, 1} && isConstInt(n.begin, &b) && isConstInt(n.extent, &e) && e > 0 &&
+        fits(b, Wide{b} + e)) {
+      Expr v = var(as<Var>(n.var)->name, {DType::I32, 1});
+      return forLoop(v, intImm(b, DType::I32), intImm(e, DType::I32), n.forKind,
+                     within({n.var, v, b, b + e - 1}, n.body));
+    }
+    return Mutator::mutateFor(n, self);
+  }
+  /// A let of a narrowable i64 value binds an i32 variable.
+  Stmt mutateLetStmt(const LetStmt &n, const Stmt &self) override {
+    if (n.var->type == Type{DType::I64, 1})
+      if (Narrowed v = narrow(n.value); v.e) {
+        Expr x = var(as<Var>(n.var)->name, {DType::I32, 1});
+        return letStmt(x, v.e, within({n.var, x, static_cast<int64_t>(v.lo), static_cast<int64_t>(v.hi)}, n.body));
+      }
+    return Mutator::mutateLetStmt(n, self);
+  }
 
 private:
+  /// `body` mutated with `v` bound (a variable node may be bound again by a
+  /// later loop, so what was narrowed under a binding is forgotten after it).
+  Stmt within(const IndexVar &v, const Stmt &body) {
+    vars_.push_back(v);
+    memo_.clear(), widened_.clear();
+    Stmt b = mutate(body);
+    vars_.pop_back();
+    memo_.clear(), widened_.clear();
+    return b;
+  }
   using Wide = __int128;
   /// A narrowed expression and the interval of its values.
   struct Narrowed {
@@ -412,9 +442,9 @@ private:
       if (const IntImm *c = as<IntImm>(e)) {
         n = {t == DType::Bool ? e : intImm(c->value, DType::I32), c->value, c->value};
       } else if (e->kind == ExprKind::Var) {
-        for (const IndexVar &v : vars_)
-          if (v.wide.get() == e.get())
-            n = {v.narrow, v.lo, v.hi};
+        for (auto v = vars_.rbegin(); v != vars_.rend() && !n.e; ++v) // the innermost binding
+          if (v->wide.get() == e.get())
+            n = {v->narrow, v->lo, v->hi};
       } else if (const Binary *b = as<Binary>(e)) {
         Narrowed x = narrow(b->a), y = x.e ? narrow(b->b) : Narrowed{};
         if (y.e) {
@@ -442,7 +472,7 @@ private:
     return w;
   }
 
-  const std::vector<IndexVar> &vars_;
+  std::vector<IndexVar> vars_; ///< the given variables, then those of loops and lets met
   std::map<const ExprNode *, Narrowed> memo_;
   std::map<const ExprNode *, Expr> widened_;
 };

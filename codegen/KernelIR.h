@@ -314,7 +314,9 @@ struct IndexVar {
 /// rebuilt on i32 values (cast back to i64 where an i64 is used), when interval
 /// arithmetic from the variables' ranges shows that none of its values, the
 /// intermediate ones included, leaves the 32-bit range. Loads, casts, random
-/// numbers and other variables stay as they are. 32-bit division and
+/// numbers and other variables stay as they are. In `s`, a loop with constant
+/// bounds that fit counts with an i32 variable, and a let of a narrowable
+/// value binds one; both join `vars` for their bodies. 32-bit division and
 /// remainder by a constant cost a GPU a few instructions, 64-bit ones dozens.
 Expr narrowIndexArithmetic(const Expr &e, const std::vector<IndexVar> &vars);
 Stmt narrowIndexArithmetic(const Stmt &s, const std::vector<IndexVar> &vars);

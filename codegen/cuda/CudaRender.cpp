@@ -273,7 +273,8 @@ void KirRenderer::stmt(const Stmt &s, int indent, std::string &out) {
     std::string v = varName(f->var), b = expr(f->begin, indent, out), e = expr(f->extent, indent, out);
     if (f->forKind == ForKind::Unrolled)
       out += p + "#pragma unroll\n";
-    out += p + "for (long long " + v + " = " + b + "; " + v + " < " + b + " + " + e + "; ++" + v + ") {\n";
+    out += p + "for (" + cudaType(f->var->type.dtype) + " " + v + " = " + b + "; " + v + " < " + b + " + " + e +
+           "; ++" + v + ") {\n";
     stmt(f->body, indent + 1, out);
     out += p + "}\n";
     return;
@@ -374,22 +375,33 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   int threads = loops.empty() ? 1 : kGenericBlock;
   ck.block[0] = threads;
   ck.grid[0] = (total + threads - 1) / threads;
+  // The thread's index and loop coordinates in 32 bits when they fit, and
+  // the index arithmetic over them where its values do.
+  int64_t last = 0;
+  for (const For *f : loops)
+    last = std::max(last, as<IntImm>(f->begin)->value + as<IntImm>(f->extent)->value);
+  const bool narrow = std::max(total, last) < (int64_t{1} << 30);
+  const std::string IT = narrow ? "int" : "long long", suffix = narrow ? "" : "LL";
   std::string out = bodyOpening(r, symbol);
-  out += "  const long long gid = block * " + std::to_string(threads) + " + threadIdx.x;\n";
-  out += "  if (gid >= " + std::to_string(total) + "LL) return;\n";
+  out += "  const " + IT + " gid = (" + IT + ")block * " + std::to_string(threads) + " + threadIdx.x;\n";
+  out += "  if (gid >= " + std::to_string(total) + suffix + ") return;\n";
   int64_t stride = total;
+  std::vector<IndexVar> vars;
   for (const For *f : loops) {
     int64_t extent = as<IntImm>(f->extent)->value, begin = as<IntImm>(f->begin)->value;
     stride /= extent;
     std::string idx = "gid";
     if (stride > 1)
-      idx = "(" + idx + " / " + std::to_string(stride) + "LL)";
+      idx = "(" + idx + " / " + std::to_string(stride) + suffix + ")";
     if (f != loops.front())
-      idx = "(" + idx + " % " + std::to_string(extent) + "LL)";
+      idx = "(" + idx + " % " + std::to_string(extent) + suffix + ")";
     if (begin)
-      idx = std::string("(").append(std::to_string(begin)).append("LL + ").append(idx).append(")");
-    out += "  const long long " + r.varName(f->var) + " = " + idx + ";\n";
+      idx = std::string("(").append(std::to_string(begin)).append(suffix + " + ").append(idx).append(")");
+    out += "  const " + IT + " " + r.varName(f->var) + " = " + idx + ";\n";
+    vars.push_back({f->var, kir::var(as<Var>(f->var)->name, {DType::I32, 1}), begin, begin + extent - 1});
   }
+  if (narrow)
+    body = narrowIndexArithmetic(body, vars);
   r.stmt(body, 1, out);
   out += "}\n" + bodyEntry(r, symbol, threads);
   ck.source = std::move(out);

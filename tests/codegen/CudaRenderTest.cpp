@@ -40,9 +40,18 @@ TEST(CudaLower, ElementwiseIsOneThreadPerElement) {
   EXPECT_EQ(k.kind, "generic");
   EXPECT_EQ(k.grid[0], 1);
   EXPECT_EQ(k.block[0], 256);
-  EXPECT_NE(k.source.find("if (gid >= 20LL) return;"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("const int gid = (int)block * 256 + threadIdx.x;"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("if (gid >= 20) return;"), std::string::npos) << k.source;
   EXPECT_NE(k.source.find("kiln_max<float>"), std::string::npos) << k.source; // relu = max(x, 0)
   EXPECT_NE(k.source.find("const float *__restrict__ p"), std::string::npos) << k.source;
+  // 2^30 threads: the index is 64-bit.
+  Graph big;
+  big.setOutputs({big.build(OpKind::Relu, {big.addInput("x", f32({int64_t{1} << 15, int64_t{1} << 15}))})});
+  p = cuda::lowerCuda(big);
+  ASSERT_EQ(p.kernels.size(), 1u);
+  EXPECT_NE(p.kernels[0].source.find("const long long gid = (long long)block * 256 + threadIdx.x;"),
+            std::string::npos)
+      << p.kernels[0].source;
 }
 
 TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {

@@ -112,6 +112,30 @@ TEST(KernelIR, NarrowsIndexArithmeticWhereItsValuesFit) {
   EXPECT_EQ(printStmt(st), "b0[i64((((i / i32(9)) * i32(32)) + (j % i32(3))))] = 1.0f\n");
 }
 
+// In statements, a loop with constant bounds counts with an i32 variable and
+// a let of a narrowable value binds one; a loop variable used again by a later
+// loop is that loop's own; a loop whose bound passes 2^31 keeps i64.
+TEST(KernelIR, NarrowsLoopsAndLetsOfStatements) {
+  Expr k = var("k"), t = var("t"), big = var("b");
+  Stmt body = letStmt(t, mul(k, intImm(3)), store(0, add(t, intImm(1)), floatImm(1, DType::F32)));
+  Stmt s = block({forLoop(k, 10, ForKind::Serial, body), forLoop(k, intImm(5), intImm(4), ForKind::Serial, body),
+                  forLoop(big, intImm(0), intImm(int64_t{1} << 31), ForKind::Serial,
+                          store(0, mul(big, intImm(2)), floatImm(2, DType::F32)))});
+  EXPECT_EQ(printStmt(narrowIndexArithmetic(s, {})), "for k in i32(0) +i32(10) {\n"
+                                                      "  let t: i32 = (k * i32(3))\n"
+                                                      "  b0[i64((t + i32(1)))] = 1.0f\n"
+                                                      "}\n"
+                                                      "for k in i32(5) +i32(4) {\n"
+                                                      "  let t: i32 = (k * i32(3))\n"
+                                                      "  b0[i64((t + i32(1)))] = 1.0f\n"
+                                                      "}\n"
+                                                      "for b in 0 +2147483648 {\n"
+                                                      "  b0[(b * 2)] = 2.0f\n"
+                                                      "}\n");
+  const auto *first = as<For>(as<Block>(narrowIndexArithmetic(s, {}))->stmts[0]);
+  EXPECT_EQ(first->var->type, (Type{DType::I32, 1}));
+}
+
 TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   Graph g;
   Value a = g.addInput("a", {DType::F32, {4, 6}});
