@@ -2,13 +2,15 @@
 //
 // One block computes a 64x64 tile of C with 256 threads, each holding a 4x4
 // register tile (rows ty + 16u, columns tx + 16w, so stores of a warp are
-// contiguous). K advances in slices of 16: the block stages a 64x16 slice of
-// A and a 16x64 slice of B in shared memory (padded rows, no bank conflicts on
-// the reads), threads read their 4 + 4 operands and do 16 FMAs per step. The
-// staging loads are assigned so that consecutive threads read adjacent
-// memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as 0. The
-// epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
-// storeResult, rendered at the store. FP32 FMA throughout: no TF32.
+// contiguous); a C of at most 32 rows takes 32x64 tiles of 128 threads (rows
+// ty + 8u). K advances in slices of 16: the block stages a 64x16 (32x16)
+// slice of A and a 16x64 slice of B in shared memory (padded rows, no bank
+// conflicts on the reads), threads read their 4 + 4 operands and do 16 FMAs
+// per step. The staging loads are assigned so that consecutive threads read
+// adjacent memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as
+// 0. The epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
+// storeResult, rendered at the store. FP32 FMA, unless TF32 is allowed
+// (--tf32: mma.sync on tensor cores, 64-row tiles).
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -31,8 +33,8 @@ constexpr int64_t kTile = 64, kSlice = 16;
 /// run one after another, so a GEMM of one tile and a long K (the first
 /// convolution's filter gradient: 32x25 outputs, K = 73,728) is split up to
 /// 256 ways; its partial sums take at most 256 x 64 x 64 floats.
-int64_t splitCount(const GpuGemm &g, int smCount) {
-  int64_t tiles = ((g.m + kTile - 1) / kTile) * ((g.n + kTile - 1) / kTile);
+int64_t splitCount(const GpuGemm &g, int smCount, int64_t tm) {
+  int64_t tiles = ((g.m + tm - 1) / tm) * ((g.n + kTile - 1) / kTile);
   int64_t target = 2 * static_cast<int64_t>(std::max(smCount, 1));
   if (tiles * 2 >= target || g.k < 512)
     return 1;
@@ -68,7 +70,12 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // scalar form's column layout).
   const bool tensorCores = cb.opt.tf32 && g.dtype == DType::F32 && !pooled;
   const int64_t positions = g.pool.positions;
-  int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount);
+  // Tile height: 64 rows, or 32 (and 128 threads) when C has at most 32 rows,
+  // so that such a GEMM (a layer of 32 channels) multiplies no rows of zeros.
+  const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile;
+  const int threads = static_cast<int>(4 * tm), rowStep = static_cast<int>(tm / 4);
+  const std::string TH = std::to_string(threads), RS = std::to_string(rowStep);
+  int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
   split = (g.k + chunk - 1) / chunk;
@@ -137,12 +144,13 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   kb.kernel.body = ref;
 
   KirRenderer r(kb.kernel, cb.noAlias(kb));
-  std::string o = kernelOpening("KILN_KERNEL_NAME", r.paramList(), 256);
-  o += "  __shared__ " + T + " sa[16][65];\n  __shared__ " + T + " sb[16][65];\n";
+  std::string o = kernelOpening("KILN_KERNEL_NAME", r.paramList(), threads);
+  o += "  __shared__ " + T + " sa[16][" + std::to_string(tm + 1) + "];\n  __shared__ " + T + " sb[16][65];\n";
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
   if (tensorCores)
     o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
-  o += "  const " + IT + " row0 = (" + IT + ")blockIdx.y * 64, col0 = (" + IT + ")blockIdx.x * 64;\n";
+  o += "  const " + IT + " row0 = (" + IT + ")blockIdx.y * " + std::to_string(tm) + ", col0 = (" + IT +
+       ")blockIdx.x * 64;\n";
   if (pooled)
     o += "  const " + IT + " q0 = (" + IT + ")blockIdx.x * 16;\n";
   o += "  const " + IT + " " + r.varName(s) + " = blockIdx.z;\n";
@@ -159,17 +167,19 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   struct Staging {
     std::string load, store;
   };
-  // A slice: 64 rows x 16 columns; B slice: 16 rows x 64 columns.
+  // A slice: tm rows x 16 columns; B slice: 16 rows x 64 columns. A thread
+  // stages 4 elements of A and 1024 / threads of B.
+  const int bPerThread = 1024 / threads;
   auto stage = [&](bool isA, bool fastK) {
-    std::string rows = isA ? "64" : "16", cols = isA ? "16" : "64", reg = isA ? "ra" : "rb";
-    // (rr, cc) index the slice as stored: A as [64][16], B as [16][64].
+    std::string rows = isA ? std::to_string(tm) : "16", cols = isA ? "16" : "64", reg = isA ? "ra" : "rb";
+    // (rr, cc) index the slice as stored: A as [tm][16], B as [16][64].
     std::string rr, cc;
     if (isA == fastK) // the slice's second index is the memory-contiguous one
       rr = "e / " + cols, cc = "e % " + cols;
     else
       rr = "e % " + rows, cc = "e / " + rows;
-    std::string head = "#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
-    head += "      const int e = threadIdx.x + 256 * q;\n";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? 4 : bPerThread) + "; ++q) {\n";
+    head += "      const int e = threadIdx.x + " + TH + " * q;\n";
     head += "      const int rr = " + rr + ", cc = " + cc + ";\n";
     Staging st;
     st.load = head;
@@ -193,13 +203,16 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][cc] = rb[q];\n") + "    }\n";
     return st;
   };
-  // A plain f32 operand: one float4 per thread covers the slice, along the
-  // contiguous index (fast); the element's index is slow * ld + fast.
+  // A plain f32 operand: float4 loads along the contiguous index (fast), one
+  // per thread for A and 256 / threads for B; the element's index is slow *
+  // ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
-    std::string groups = std::to_string((fastK ? kSlice : kTile) / 4); // the contiguous index's extent / 4
-    std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va" : "vb";
-    std::string head =
-        "    {\n      const int f = (threadIdx.x % " + groups + ") * 4, o = threadIdx.x / " + groups + ";\n";
+    // The contiguous index's extent / 4.
+    std::string groups = std::to_string((fastK ? kSlice : isA ? tm : kTile) / 4);
+    std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va[q]" : "vb[q]";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? 1 : bPerThread / 4) +
+                       "; ++q) {\n      const int e = threadIdx.x + " + TH + " * q;\n      const int f = (e % " +
+                       groups + ") * 4, o = e / " + groups + ";\n";
     // Slice coordinates of the group's first element: A (i, p), B (p, j).
     std::string first, second, fastCoord, slowCoord, guard;
     if (isA) {
@@ -239,8 +252,9 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool vecA = vectorizable(true, g.aFastK, g.aPlain), vecB = vectorizable(false, g.bFastK, g.bPlain);
   Staging sA = vecA ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
   Staging sB = vecB ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
-  o += "  " + (vecA ? std::string("float4 va") : T + " ra[4]") + ";\n";
-  o += "  " + (vecB ? std::string("float4 vb") : T + " rb[4]") + ";\n";
+  o += "  " + (vecA ? std::string("float4 va[1]") : T + " ra[4]") + ";\n";
+  o += "  " + (vecB ? "float4 vb[" + std::to_string(bPerThread / 4) + "]" : T + " rb[" + std::to_string(bPerThread) + "]");
+  o += ";\n";
   // The loads of the slice at `from`, in a block that `open` begins.
   auto loadSlice = [&](const std::string &open, const std::string &from) {
     std::string indent = open.substr(0, open.find_first_not_of(' '));
@@ -270,7 +284,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   } else {
     o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
     o += "      " + T + " a[4], b[4];\n";
-    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + 16 * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
+    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + " + RS +
+         " * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
     o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   }
@@ -285,7 +300,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "      }\n    }\n}\n";
   } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
-    o += "    const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(q) + " = q0 + tx;\n";
+    o += "    const long long " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
     o += "    if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(q) + " < " + str(positions) + ") {\n";
     for (int w = 0; w < 4; ++w)
       o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
@@ -293,7 +308,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "    }\n  }\n}\n";
   } else {
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
-    o += "      const long long " + r.varName(i) + " = row0 + ty + 16 * u, " + r.varName(j) + " = col0 + tx + 16 * w;\n";
+    o += "      const long long " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
+         " = col0 + tx + 16 * w;\n";
     o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
     r.stmt(cStmt, 4, o);
@@ -304,9 +320,9 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   ck.kind = std::string(pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm") + (tensorCores ? "_tf32" : "");
   ck.source = std::move(o);
   ck.grid[0] = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
-  ck.grid[1] = (g.m + kTile - 1) / kTile;
+  ck.grid[1] = (g.m + tm - 1) / tm;
   ck.grid[2] = split;
-  ck.block[0] = 256;
+  ck.block[0] = threads;
   cb.finishSpecial(kb, std::move(ck));
   cb.renderPending();
   if (split == 1)
