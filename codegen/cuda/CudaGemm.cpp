@@ -290,29 +290,40 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   }
   o += "    __syncthreads();\n  }\n";
+  // The epilogue's coordinates in 32 bits likewise, and its index arithmetic
+  // where the values fit.
+  auto narrowed = [&](const Stmt &st) {
+    if (!narrow)
+      return st;
+    Type i32{DType::I32, 1};
+    return narrowIndexArithmetic(st, {{i, kir::var("i", i32), 0, g.m - 1},
+                                      {j, kir::var("j", i32), 0, g.n - 1},
+                                      {q, kir::var("q", i32), 0, std::max<int64_t>(positions, 1) - 1},
+                                      {s, kir::var("s", i32), 0, split - 1}});
+  };
   if (tensorCores) { // c[n][r] is D(lane / 4 + 8 (r / 2), 2 (lane % 4) + r % 2) of mma tile n
     o += "#pragma unroll\n  for (int n = 0; n < 4; ++n)\n#pragma unroll\n    for (int q = 0; q < 4; ++q) {\n";
-    o += "      const long long " + r.varName(i) + " = row0 + 16 * (warp % 4) + lane / 4 + 8 * (q / 2), " + r.varName(j) +
-         " = col0 + 32 * (warp / 4) + 8 * n + 2 * (lane % 4) + q % 2;\n";
-    o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
+    o += "      const " + IT + " " + r.varName(i) + " = row0 + 16 * (warp % 4) + lane / 4 + 8 * (q / 2), " +
+         r.varName(j) + " = col0 + 32 * (warp / 4) + 8 * n + 2 * (lane % 4) + q % 2;\n";
+    o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[n][q];\n";
-    r.stmt(cStmt, 4, o);
+    r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n}\n";
   } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
-    o += "    const long long " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
-    o += "    if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(q) + " < " + str(positions) + ") {\n";
+    o += "    const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
+    o += "    if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(q) + " < " + num(positions) + ") {\n";
     for (int w = 0; w < 4; ++w)
       o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
-    r.stmt(epilogue, 3, o);
+    r.stmt(narrowed(epilogue), 3, o);
     o += "    }\n  }\n}\n";
   } else {
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
-    o += "      const long long " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
+    o += "      const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
          " = col0 + tx + 16 * w;\n";
-    o += "      if (" + r.varName(i) + " < " + str(g.m) + " && " + r.varName(j) + " < " + str(g.n) + ") {\n";
+    o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
-    r.stmt(cStmt, 4, o);
+    r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n}\n";
   }
 
