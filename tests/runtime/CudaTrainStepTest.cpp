@@ -102,16 +102,22 @@ void expectBitwiseSameSteps(Executable &a, Executable &b, const BuiltModel &m, c
   }
 }
 
+/// m's train step compiled with environment variable `name` set to "0" (a
+/// switch of the CUDA backend), which is unset again after.
+std::unique_ptr<Executable> compileWithout(const char *name, const BuiltModel &m, const CompileOptions &opt) {
+  setenv(name, "0", 1);
+  std::unique_ptr<Executable> e = compile(*m.train, opt);
+  unsetenv(name);
+  return e;
+}
+
 TEST(CudaTrainStep, GraphReplayIsBitwiseReproducible) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   BuiltModel m = mnist::buildModel("cnn", 128);
   CompileOptions opt;
   opt.backend = "cuda";
-  std::unique_ptr<Executable> replay = compile(*m.train, opt);
-  setenv("KILN_CUDA_GRAPH", "0", 1);
-  std::unique_ptr<Executable> direct = compile(*m.train, opt);
-  unsetenv("KILN_CUDA_GRAPH");
+  std::unique_ptr<Executable> replay = compile(*m.train, opt), direct = compileWithout("KILN_CUDA_GRAPH", m, opt);
   expectBitwiseSameSteps(*replay, *direct, m, stepInputs(m), 3);
 }
 
@@ -127,10 +133,7 @@ TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
   opt.verbose = true;
   std::ostringstream log;
   opt.log = &log;
-  std::unique_ptr<Executable> pdl = compile(*m.train, opt);
-  setenv("KILN_CUDA_PDL", "0", 1);
-  std::unique_ptr<Executable> plain = compile(*m.train, opt);
-  unsetenv("KILN_CUDA_PDL");
+  std::unique_ptr<Executable> pdl = compile(*m.train, opt), plain = compileWithout("KILN_CUDA_PDL", m, opt);
   std::string text = log.str();
   size_t first = text.find("programmatic dependent launches");
   ASSERT_NE(first, std::string::npos) << text;
@@ -147,10 +150,8 @@ TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
   BuiltModel m = mnist::buildModel("cnn", 128);
   CompileOptions opt;
   opt.backend = "cuda";
-  std::unique_ptr<Executable> prefetching = compile(*m.train, opt);
-  setenv("KILN_CUDA_PREFETCH", "0", 1);
-  std::unique_ptr<Executable> plain = compile(*m.train, opt);
-  unsetenv("KILN_CUDA_PREFETCH");
+  std::unique_ptr<Executable> prefetching = compile(*m.train, opt),
+                              plain = compileWithout("KILN_CUDA_PREFETCH", m, opt);
   expectBitwiseSameSteps(*prefetching, *plain, m, stepInputs(m), 2);
 }
 
