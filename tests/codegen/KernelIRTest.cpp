@@ -121,18 +121,19 @@ TEST(KernelIR, NarrowsLoopsAndLetsOfStatements) {
   Stmt s = block({forLoop(k, 10, ForKind::Serial, body), forLoop(k, intImm(5), intImm(4), ForKind::Serial, body),
                   forLoop(big, intImm(0), intImm(int64_t{1} << 31), ForKind::Serial,
                           store(0, mul(big, intImm(2)), floatImm(2, DType::F32)))});
-  EXPECT_EQ(printStmt(narrowIndexArithmetic(s, {})), "for k in i32(0) +i32(10) {\n"
-                                                      "  let t: i32 = (k * i32(3))\n"
-                                                      "  b0[i64((t + i32(1)))] = 1.0f\n"
-                                                      "}\n"
-                                                      "for k in i32(5) +i32(4) {\n"
-                                                      "  let t: i32 = (k * i32(3))\n"
-                                                      "  b0[i64((t + i32(1)))] = 1.0f\n"
-                                                      "}\n"
-                                                      "for b in 0 +2147483648 {\n"
-                                                      "  b0[(b * 2)] = 2.0f\n"
-                                                      "}\n");
-  const auto *first = as<For>(as<Block>(narrowIndexArithmetic(s, {}))->stmts[0]);
+  Stmt narrowed = narrowIndexArithmetic(s, {});
+  EXPECT_EQ(printStmt(narrowed), "for k in i32(0) +i32(10) {\n"
+                                 "  let t: i32 = (k * i32(3))\n"
+                                 "  b0[i64((t + i32(1)))] = 1.0f\n"
+                                 "}\n"
+                                 "for k in i32(5) +i32(4) {\n"
+                                 "  let t: i32 = (k * i32(3))\n"
+                                 "  b0[i64((t + i32(1)))] = 1.0f\n"
+                                 "}\n"
+                                 "for b in 0 +2147483648 {\n"
+                                 "  b0[(b * 2)] = 2.0f\n"
+                                 "}\n");
+  const auto *first = as<For>(as<Block>(narrowed)->stmts[0]);
   EXPECT_EQ(first->var->type, (Type{DType::I32, 1}));
 }
 
