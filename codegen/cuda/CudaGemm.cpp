@@ -88,7 +88,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // The staging's coordinates are 32-bit when M, N and K are well under
   // 2^31, and so is its index arithmetic (the implicit GEMM's divisions and
   // remainders of a convolution) where its values stay in range.
-  const bool narrow = std::max({g.m, g.n, g.k}) < (int64_t{1} << 30);
+  const bool narrow = narrowCoordinates(std::max({g.m, g.n, g.k}));
   const std::string IT = narrow ? "int" : "long long"; // the staging's index type
   auto num = [&](int64_t v) { return narrow ? std::to_string(v) : str(v); };
   Expr aStage = aExpr, bStage = bExpr;

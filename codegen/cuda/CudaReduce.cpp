@@ -91,7 +91,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   const int64_t lanes = perBlock ? 32 * kWarpsPerBlock : 32, perLaunchBlock = perBlock ? 1 : kWarpsPerBlock;
   // o and r in 32 bits when they fit, and the index arithmetic over them
   // where its values do (kir::narrowIndexArithmetic).
-  const bool narrow = std::max(outs, count) < (int64_t{1} << 30);
+  const bool narrow = narrowCoordinates(std::max(outs, count));
   const std::string IT = narrow ? "int" : "long long", suffix = narrow ? "" : "LL";
   Expr xs = x;
   if (narrow)

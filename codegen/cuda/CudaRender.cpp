@@ -380,7 +380,7 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   int64_t last = 0;
   for (const For *f : loops)
     last = std::max(last, as<IntImm>(f->begin)->value + as<IntImm>(f->extent)->value);
-  const bool narrow = std::max(total, last) < (int64_t{1} << 30);
+  const bool narrow = narrowCoordinates(std::max(total, last));
   const std::string IT = narrow ? "int" : "long long", suffix = narrow ? "" : "LL";
   std::string out = bodyOpening(r, symbol);
   out += "  const " + IT + " gid = (" + IT + ")block * " + std::to_string(threads) + " + threadIdx.x;\n";

@@ -65,6 +65,11 @@ private:
 /// Threads per block of generic kernels.
 inline constexpr int kGenericBlock = 256;
 
+/// A kernel's coordinates are 32-bit ints when all of them stay below this
+/// bound (twice as much room again for the loop arithmetic on them); the index
+/// arithmetic over them is 32-bit where kir::narrowIndexArithmetic proves it fits.
+inline bool narrowCoordinates(int64_t largest) { return largest < (int64_t{1} << 30); }
+
 /// The opening of `symbol`'s body, a device function of the block index
 /// ("__device__ ... void symbol_body(params..., const long long block) {"),
 /// and the __global__ `symbol` (`threads` a block) that calls it with
