@@ -88,7 +88,8 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   // of 73,728) get a block each instead of a warp, so that more of the GPU
   // reads them; argmax keeps a warp.
   const bool perBlock = !argmax && count >= 4096 && outs < 8 * static_cast<int64_t>(cb.opt.smCount);
-  const int64_t lanes = perBlock ? 32 * kWarpsPerBlock : 32, perLaunchBlock = perBlock ? 1 : kWarpsPerBlock;
+  // Threads that fold one output, and outputs per block.
+  const int64_t folders = perBlock ? 32 * kWarpsPerBlock : 32, outsPerBlock = perBlock ? 1 : kWarpsPerBlock;
   // o and r in 32 bits when they fit, and the index arithmetic over them
   // where its values do (kir::narrowIndexArithmetic).
   const bool narrow = narrowCoordinates(std::max(outs, count));
@@ -112,7 +113,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   if (argmax)
     s += "  long long arg = " + cnt + ";\n";
   s += "  for (" + IT + " " + vr + " = " + (perBlock ? "threadIdx.x" : "lane") + "; " + vr + " < " + cnt + "; " + vr +
-       " += " + std::to_string(lanes) + ") {\n";
+       " += " + std::to_string(folders) + ") {\n";
   std::string xv = rd.expr(xs, 2, s);
   s += "    const " + T + " x = " + xv + ";\n";
   auto combine = [&](const std::string &a, const std::string &b) {
@@ -150,7 +151,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   CudaKernel ck;
   ck.kind = "reduce";
   ck.source = std::move(s);
-  ck.grid[0] = (outs + perLaunchBlock - 1) / perLaunchBlock;
+  ck.grid[0] = (outs + outsPerBlock - 1) / outsPerBlock;
   ck.block[0] = 32 * kWarpsPerBlock;
   cb.finishSpecial(kb, std::move(ck));
 }
