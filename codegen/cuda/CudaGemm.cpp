@@ -143,17 +143,25 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   }
   kb.kernel.body = ref;
 
+  // The launch shape: column tiles (or pooled positions) x row tiles x K slices.
+  const int64_t colTiles = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
+  const int64_t rowTiles = (g.m + tm - 1) / tm;
   KirRenderer r(kb.kernel, cb.noAlias(kb));
-  std::string o = kernelOpening("KILN_KERNEL_NAME", r.paramList(), threads);
+  // The body is a device function of a flat block index (column tile
+  // fastest, then row tile, then K slice), as a generic kernel's, so that a
+  // launch group (CudaGroup.cpp) can run it for a range of its blocks.
+  std::string o = bodyOpening(r, "KILN_KERNEL_NAME");
   o += "  __shared__ " + T + " sa[16][" + std::to_string(tm + 1) + "];\n  __shared__ " + T + " sb[16][65];\n";
   o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
   if (tensorCores)
     o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
-  o += "  const " + IT + " row0 = (" + IT + ")blockIdx.y * " + std::to_string(tm) + ", col0 = (" + IT +
-       ")blockIdx.x * 64;\n";
+  o += "  const unsigned tile = (unsigned)block % " + std::to_string(colTiles * rowTiles) + "u;\n";
+  o += "  const " + IT + " row0 = (" + IT + ")(tile / " + std::to_string(colTiles) + "u) * " + std::to_string(tm) +
+       ", col0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * 64;\n";
   if (pooled)
-    o += "  const " + IT + " q0 = (" + IT + ")blockIdx.x * 16;\n";
-  o += "  const " + IT + " " + r.varName(s) + " = blockIdx.z;\n";
+    o += "  const " + IT + " q0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * 16;\n";
+  o += "  const " + IT + " " + r.varName(s) + " = (" + IT + ")((unsigned)block / " +
+       std::to_string(colTiles * rowTiles) + "u);\n";
   o += "  const " + IT + " kbeg = " + r.varName(s) + " * " + num(chunk) + ";\n";
   o += "  const " + IT + " kend = kbeg + " + num(chunk) + " < " + num(g.k) + " ? kbeg + " + num(chunk) + " : " +
        num(g.k) + ";\n";
@@ -326,14 +334,15 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n}\n";
   }
+  o += bodyEntry(r, "KILN_KERNEL_NAME", threads);
 
   CudaKernel ck;
   ck.kind = std::string(pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm") + (tensorCores ? "_tf32" : "");
   ck.source = std::move(o);
-  ck.grid[0] = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
-  ck.grid[1] = (g.m + tm - 1) / tm;
-  ck.grid[2] = split;
+  ck.grid[0] = colTiles * rowTiles * split;
   ck.block[0] = threads;
+  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (tm + 1 + 65));
+  ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
   cb.renderPending();
   if (split == 1)

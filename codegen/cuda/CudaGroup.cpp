@@ -1,19 +1,25 @@
-// codegen/cuda/CudaGroup.cpp - launch groups: runs of independent generic kernels as one launch.
+// codegen/cuda/CudaGroup.cpp - launch groups: runs of independent kernels as one launch.
 //
-// A step of small kernels is bound by launches. Consecutive generic,
-// reduction and loss kernels (256 threads a block, a one-dimensional grid,
-// the body a device function of the block index) that are independent - none
-// writes storage that another of them reads or writes - can run in any order
-// or at once, so one group kernel runs them all: blocks [0, g0) are the first
-// member's, [g0, g0 + g1) the second's, and so on. The members' order and
-// code are unchanged, so results are bitwise the same. A run is cut where a
-// kernel depends on an earlier member (a gradient's sum, then the update
-// that reads it). Before that, scheduleLaunches reorders the launches so
-// that such kernels become neighbours: a groupable kernel waits while any
-// other kernel is ready, and then all ready ones go together (a bias
-// gradient's reduction waits for the weight gradients' GEMMs, then joins the
-// next small kernels). Only independent launches trade places, so every
-// kernel computes what it did; only the arena's live ranges change.
+// A step of small kernels is bound by launches. Consecutive kernels in body
+// form (CudaKernel::callableBody: generic kernels, reductions, the loss and
+// the GEMMs, each a device function of its block index; 256 threads a block,
+// a one-dimensional grid) that are independent - none writes storage that
+// another of them reads or writes - can run in any order or at once, so one
+// group kernel runs them all: blocks [0, g0) are the first member's, [g0, g0 +
+// g1) the second's, and so on. The members' order and code are unchanged, so
+// results are bitwise the same. A run is cut where a kernel depends on an
+// earlier member (a gradient's sum, then the update that reads it), where
+// the members' static shared memory would exceed what one kernel may declare,
+// and between a GEMM and a kernel of more blocks than two per SM: a group
+// runs with its heaviest member's registers a thread, so such a kernel (a
+// pooling gradient over every activation) would run in more, thinner waves.
+// Before that, scheduleLaunches reorders the launches so that independent
+// kernels become neighbours: a kernel that cannot join a group (a GEMM of 128
+// threads a block) goes first while it is ready, and then all ready ones go
+// together (a layer's weight and input gradients, the bias gradient's
+// reduction and the update of the layer after it). Only independent launches
+// trade places, so every kernel computes what it did; only the arena's live
+// ranges change.
 #include "codegen/cuda/CudaLower.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -56,16 +62,25 @@ bool independent(const Access &a, const Access &b) {
   return !intersects(a.writes, b.reads) && !intersects(a.writes, b.writes) && !intersects(a.reads, b.writes);
 }
 
+bool isGemm(const CudaKernel &k) { return k.kind.rfind("gemm", 0) == 0; }
+
 bool groupable(const CudaKernel &k) {
-  return (k.kind == "generic" || k.kind == "reduce" || k.kind == "loss") && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 &&
-         k.grid[1] == 1 && k.grid[2] == 1;
+  return k.callableBody && k.block[0] == kGenericBlock && k.block[1] == 1 && k.block[2] == 1 && k.grid[1] == 1 &&
+         k.grid[2] == 1;
 }
+
+/// The static shared memory one kernel may declare (48 KiB on every GPU
+/// since sm_20; more takes dynamic shared memory and an opt-in).
+constexpr int kMaxStaticShared = 48 * 1024;
+/// The bytes of parameters a kernel may take (sm_70+ with CUDA 12.1 allow
+/// more; this holds everywhere). Every parameter kiln passes is a pointer.
+constexpr size_t kMaxParamBytes = 4096;
 
 /// The group kernel of launches [first, last) of p.program.
 CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const std::string &name) {
   const Program &prog = p.program;
   std::string params, dispatch;
-  int q = 0;
+  int q = 0, shared = 0;
   int64_t offset = 0;
   for (size_t i = first; i < last; ++i) {
     const Launch &l = prog.launches[i];
@@ -77,6 +92,7 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
       params += (params.empty() ? "" : ", ") + type + arg;
       call += arg + ", ";
     }
+    shared += ck.staticSharedBytes;
     int64_t end = offset + ck.grid[0];
     dispatch += "  if (b < " + std::to_string(end) + "LL) { " + ck.name + "_body(" + call + "b - " +
                 std::to_string(offset) + "LL); return; }\n";
@@ -87,6 +103,7 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
   g.kind = "group";
   g.block[0] = kGenericBlock;
   g.grid[0] = offset;
+  g.staticSharedBytes = shared;
   g.source = kernelOpening(name, params, kGenericBlock) + "  const long long b = blockIdx.x;\n" + dispatch + "}\n";
   return g;
 }
@@ -148,16 +165,27 @@ std::vector<int64_t> CudaProgram::launchTimes() const {
   return t;
 }
 
-void groupLaunches(CudaProgram &p) {
+void groupLaunches(CudaProgram &p, int smCount) {
   const Program &prog = p.program;
   p.launches.clear();
   p.groups.clear();
   for (size_t i = 0; i < prog.launches.size();) {
     size_t j = i;
     std::vector<Access> members;
+    int shared = 0;
+    size_t params = 0;
+    bool gemm = false;
+    int64_t widest = 0; // the most blocks of a member that is no GEMM
     while (j < prog.launches.size() && groupable(p.kernels.at(prog.launches[j].kernel))) {
-      Access a = accessOf(prog, prog.launches[j]);
-      bool fits = true;
+      const Launch &l = prog.launches[j];
+      const CudaKernel &k = p.kernels.at(l.kernel);
+      Access a = accessOf(prog, l);
+      shared += k.staticSharedBytes;
+      params += l.args.size() * sizeof(void *); // every parameter is a pointer
+      gemm |= isGemm(k);
+      widest = std::max(widest, isGemm(k) ? 0 : k.grid[0]);
+      bool fits = shared <= kMaxStaticShared && params <= kMaxParamBytes &&
+                  !(gemm && widest > 2 * int64_t{std::max(smCount, 1)});
       for (const Access &m : members)
         fits &= independent(m, a);
       if (!fits)

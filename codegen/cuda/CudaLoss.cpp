@@ -89,6 +89,8 @@ void lowerCudaCrossEntropy(CudaBuilder &cb, Node &n, const std::string &name) {
   ck.kind = "loss";
   ck.source = std::move(s);
   ck.block[0] = kThreads;
+  ck.staticSharedBytes = static_cast<int>((dtypeSize(t) + sizeof(long long)) * (kThreads / 32));
+  ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
 }
 

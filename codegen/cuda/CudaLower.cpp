@@ -275,7 +275,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   cb.renderPending();
   KILN_INTERNAL_CHECK(out.kernels.size() == prog.kernels.size()) << "cuda lowering: kernels without CUDA source";
   scheduleLaunches(out);
-  groupLaunches(out);
+  groupLaunches(out, opt.smCount);
   return out;
 }
 

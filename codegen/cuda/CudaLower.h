@@ -65,12 +65,13 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
 
 /// Reorders program.launches, keeping every dependence (a launch reading,
 /// writing or overwriting storage an earlier one writes or reads stays after
-/// it): generic, reduction and loss kernels wait while another kernel is
+/// it): kernels that can join a launch group wait while one that cannot is
 /// ready, so independent ones become neighbours that groupLaunches merges.
 void scheduleLaunches(CudaProgram &p);
 
-/// Forms CudaProgram::launches (and its group kernels) from program.launches.
-void groupLaunches(CudaProgram &p);
+/// Forms CudaProgram::launches (and its group kernels) from program.launches,
+/// for a GPU of `smCount` multiprocessors.
+void groupLaunches(CudaProgram &p, int smCount);
 
 } // namespace kiln::cuda
 

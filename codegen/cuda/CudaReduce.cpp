@@ -153,6 +153,8 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   ck.source = std::move(s);
   ck.grid[0] = (outs + outsPerBlock - 1) / outsPerBlock;
   ck.block[0] = 32 * kWarpsPerBlock;
+  ck.staticSharedBytes = perBlock ? static_cast<int>(dtypeSize(at) * kWarpsPerBlock) : 0;
+  ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
 }
 

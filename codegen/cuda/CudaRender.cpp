@@ -372,6 +372,7 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   CudaKernel ck;
   ck.name = symbol;
   ck.kind = "generic";
+  ck.callableBody = true;
   int threads = loops.empty() ? 1 : kGenericBlock;
   ck.block[0] = threads;
   ck.grid[0] = (total + threads - 1) / threads;

@@ -24,6 +24,10 @@ struct CudaKernel {
   int64_t grid[3] = {1, 1, 1};
   int block[3] = {1, 1, 1};
   int sharedBytes = 0;   ///< dynamic shared memory (static shared memory is in the source)
+  int staticSharedBytes = 0; ///< the static shared memory the source declares (a launch group's: its members')
+  /// The source defines `name_body(params..., const long long block)`, the
+  /// work of one block, which a launch group can call for a range of its blocks.
+  bool callableBody = false;
   std::string kind;      ///< "generic", "gemm", "reduce", "pool_grad", ... (for dumps and stats)
 };
 

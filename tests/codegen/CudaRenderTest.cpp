@@ -106,7 +106,8 @@ TEST(CudaLower, GemmStagingIndexesIn32BitsWhereTheyFit) {
                                                 tall.addInput("b", f32({4, 4}))})});
   p = cuda::lowerCuda(tall);
   ASSERT_FALSE(p.kernels.empty());
-  EXPECT_NE(p.kernels[0].source.find("const long long row0 = (long long)blockIdx.y * 64"), std::string::npos);
+  EXPECT_NE(p.kernels[0].source.find("const long long row0 = (long long)(tile / 1u) * 64"), std::string::npos)
+      << p.kernels[0].source;
   EXPECT_NE(p.kernels[0].source.find("for (long long k0 = kbeg; k0 < kend; k0 += 16)"), std::string::npos);
 }
 
@@ -117,10 +118,10 @@ TEST(CudaLower, LongKWithFewTilesSplitsK) {
   g.setOutputs({g.build(OpKind::Matmul, {a, b})});
   cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
   // One tile; 264 blocks wanted but at most K/256 = 11 slices: chunk ceil(3000/11) = 273,
-  // rounded to 288 (a multiple of 16), so 11 slices; then one summing kernel.
+  // rounded to 288 (a multiple of 16), so 11 slices (a block each); then one summing kernel.
   ASSERT_EQ(p.kernels.size(), 2u);
   EXPECT_EQ(p.kernels[0].kind, "gemm_splitk");
-  EXPECT_EQ(p.kernels[0].grid[2], 11);
+  EXPECT_EQ(p.kernels[0].grid[0], 11);
   EXPECT_EQ(p.kernels[1].kind, "generic");
   bool partial = false;
   for (const ProgramBuffer &buf : p.program.buffers)

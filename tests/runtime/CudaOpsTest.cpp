@@ -357,38 +357,6 @@ TEST(CudaLoss, ManyRowsAndTheFirstBadLabel) {
   EXPECT_NO_THROW(exe->run());
 }
 
-// Generic kernels that touch nothing another writes are one launch: exp,
-// neg and tanh of x (the scheduler moves tanh up beside the other two), then
-// the sum of exp and neg, which reads them, on its own. The results stay the
-// interpreter's.
-TEST(CudaLaunchGroups, IndependentKernelsShareALaunchAndDependentOnesDoNot) {
-#if KILN_WITH_CUDA
-  Graph g("groups");
-  Value x = g.addInput("x", f32({64, 70}));
-  Value e = g.build(OpKind::Exp, {x});
-  Value n = g.build(OpKind::Neg, {x});
-  Value sum = g.build(OpKind::Add, {e, n});
-  Value t = g.build(OpKind::Tanh, {x});
-  g.setOutputs({sum, t});
-  cuda::CudaProgram p = cuda::lowerCuda(g);
-  ASSERT_EQ(p.program.launches.size(), 4u) << printProgram(p.program);
-  ASSERT_EQ(p.launches.size(), 2u);
-  ASSERT_TRUE(p.groups.count(p.launches[0].kernel)) << p.kernels[p.launches[0].kernel].name << " is not a group";
-  std::vector<std::string> members;
-  for (int k : p.groups.at(p.launches[0].kernel))
-    members.push_back(p.program.kernels[k].name);
-  EXPECT_EQ(members, (std::vector<std::string>{"exp1", "neg2", "tanh4"}));
-  EXPECT_EQ(p.kernels[p.launches[0].kernel].grid[0], 3 * ((64 * 70 + 255) / 256)) << "each member keeps its blocks";
-  EXPECT_EQ(p.program.kernels[p.launches[1].kernel].name, "add3");
-  EXPECT_TRUE(assemblesForSm90(g));
-  if (hasCudaBackend()) {
-    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
-  }
-#else
-  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
-#endif
-}
-
 /// conv2d (valid, 3x3) + bias + relu, then max_pool2d with `window`, fused
 /// for cuda; both the pooled and the activation before it are outputs.
 std::unique_ptr<Graph> convPool(Shape xs, int64_t filters, int64_t window) {
