@@ -18,7 +18,7 @@ namespace kiln {
 
 int Program::findBuffer(const std::string &name) const {
   for (size_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].role != BufferRole::Temp && buffers[i].name == name)
+    if (buffers[i].role != BufferRole::Temp && buffers[i].role != BufferRole::Workspace && buffers[i].name == name)
       return static_cast<int>(i);
   return -1;
 }
@@ -30,7 +30,7 @@ int Program::storageOf(int b) const {
 }
 
 std::string printProgram(const Program &p) {
-  static const char *const roles[] = {"input", "param", "state", "temp"};
+  static const char *const roles[] = {"input", "param", "state", "temp", "workspace"};
   std::ostringstream os;
   for (size_t i = 0; i < p.buffers.size(); ++i) {
     const ProgramBuffer &b = p.buffers[i];

@@ -23,6 +23,10 @@ enum class BufferRole : uint8_t {
   Param,  ///< persists between steps; trainable
   State,  ///< persists between steps
   Temp,   ///< produced and consumed within a step (outputs included)
+  /// Persists between steps, private to the kernels: zero before the first
+  /// step, and zero again after each launch that uses it (a GPU GEMM's
+  /// counters of the K slices stored per tile). Not part of the signature.
+  Workspace,
 };
 
 /// One tensor-sized buffer of a program.

@@ -10,7 +10,10 @@
 // adjacent memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as
 // 0. The epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
 // storeResult, rendered at the store. FP32 FMA, unless TF32 is allowed
-// (--tf32: mma.sync on tensor cores, 64-row tiles).
+// (--tf32: mma.sync on tensor cores, 64-row tiles). A GEMM of too few tiles
+// for the GPU splits K: each block stores its slice's partial tile, and the
+// slices are summed in order by the tile's last block (a few slices) or by a
+// kernel of their own (many).
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -27,6 +30,10 @@ using namespace kir;
 namespace {
 
 constexpr int64_t kTile = 64, kSlice = 16;
+/// A GEMM split at most this many ways sums its slices in its own last block
+/// of each tile (which then reads at most 8 slices of 64x64); one split more
+/// ways has a kernel of its own for the sums, spread over many blocks.
+constexpr int64_t kMaxFusedSplit = 8;
 
 /// Number of K slices so that a GEMM with few tiles still fills the device
 /// (two blocks per SM), each block with at least 256 of K. A block's slices
@@ -79,6 +86,10 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
   split = (g.k + chunk - 1) / chunk;
+  // The launch shape: column tiles (or pooled positions) x row tiles x K slices.
+  const int64_t colTiles = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
+  const int64_t rowTiles = (g.m + tm - 1) / tm;
+  const bool fixup = split > 1 && split <= kMaxFusedSplit;
   KernelBuilder kb(cb.pb, name);
   DType t = g.dtype;
   std::string T = cudaType(t);
@@ -100,8 +111,9 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     aStage = narrowIndexArithmetic(aExpr, vars);
     bStage = narrowIndexArithmetic(bExpr, vars);
   }
-  int partial = -1;
-  Stmt cStmt;
+  int partial = -1, tileCounts = -1;
+  Stmt cStmt, fin;
+  Expr total = kir::var("total", {t, 1});
   if (split == 1) {
     if (!pooled)
       cStmt = g.c(kb, i, j, acc);
@@ -109,6 +121,11 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     partial = cb.pb.addBuffer(name + "_partial", TensorType{t, {split, g.m, g.n}}, BufferRole::Temp);
     Expr at = add(mul(add(mul(s, intImm(g.m)), i), intImm(g.n)), j);
     cStmt = store(kb.param(partial, true), at, acc);
+    if (fixup) { // a counter per tile of the slices stored, and the epilogue of their sum
+      TensorType countsType{DType::I32, {colTiles * rowTiles}};
+      tileCounts = kb.param(cb.pb.addBuffer(name + "_tiles_done", countsType, BufferRole::Workspace), true);
+      fin = g.c(kb, i, j, total);
+    }
   }
   // Kernel IR of the same computation (the dump's reference, and what the
   // cache key sees).
@@ -140,12 +157,20 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
                        ForKind::Serial, store(accBuf, zero, add(load(accBuf, t, zero), mul(aExpr, bExpr))));
     ref = alloc(accBuf, block({store(accBuf, zero, constant(0, t)), dot, letStmt(acc, load(accBuf, t, zero), cStmt)}));
     ref = forLoop(s, split, ForKind::Serial, forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, ref)));
+    if (fixup) { // then the slices' sum in order, its epilogue, and the counters left at 0
+      Expr sum;
+      for (int64_t q = 0; q < split; ++q) {
+        Expr x = load(kb.param(partial, true), t, add(mul(add(intImm(q * g.m), i), intImm(g.n)), j));
+        sum = sum ? add(sum, x) : x;
+      }
+      Expr tile = kir::var("tile");
+      Stmt sums = forLoop(i, g.m, ForKind::Serial, forLoop(j, g.n, ForKind::Serial, letStmt(total, sum, fin)));
+      Stmt zero = forLoop(tile, colTiles * rowTiles, ForKind::Serial, store(tileCounts, tile, intImm(0, DType::I32)));
+      ref = block({ref, sums, zero});
+    }
   }
   kb.kernel.body = ref;
 
-  // The launch shape: column tiles (or pooled positions) x row tiles x K slices.
-  const int64_t colTiles = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
-  const int64_t rowTiles = (g.m + tm - 1) / tm;
   KirRenderer r(kb.kernel, cb.noAlias(kb));
   // The body is a device function of a flat block index (column tile
   // fastest, then row tile, then K slice), as a generic kernel's, so that a
@@ -316,7 +341,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[n][q];\n";
     r.stmt(narrowed(cStmt), 4, o);
-    o += "      }\n    }\n}\n";
+    o += "      }\n    }\n";
   } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
     o += "    const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
@@ -324,7 +349,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     for (int w = 0; w < 4; ++w)
       o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
     r.stmt(narrowed(epilogue), 3, o);
-    o += "    }\n  }\n}\n";
+    o += "    }\n  }\n";
   } else {
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
     o += "      const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
@@ -332,20 +357,48 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
     r.stmt(narrowed(cStmt), 4, o);
-    o += "      }\n    }\n}\n";
+    o += "      }\n    }\n";
   }
-  o += bodyEntry(r, "KILN_KERNEL_NAME", threads);
+  if (fixup) {
+    // The block that stores its tile's slice last (a counter per tile says
+    // which) sums the tile's slices in order, slice 0 first, as a kernel of
+    // its own would, and stores their epilogue. Each thread fences its
+    // stores of the slice before the count, so the last block sees them all;
+    // it reads them past L1 (volatile), and leaves the counter at 0 for the
+    // next step. Which block sums varies; the order of the sum does not.
+    const std::string E = std::to_string(tm * kTile / threads), IN = num(g.m), JN = num(g.n);
+    const std::string counts = r.bufferName(tileCounts), part = r.bufferName(kb.param(partial, true));
+    auto element = [&](const std::string &indent) {
+      return indent + "const int e = threadIdx.x + " + TH + " * q;\n" + indent + "const " + IT + " " + r.varName(i) +
+             " = row0 + e / 64, " + r.varName(j) + " = col0 + e % 64;\n";
+    };
+    o += "  __threadfence();\n  __syncthreads();\n  __shared__ int kiln_last;\n";
+    o += "  if (threadIdx.x == 0) kiln_last = atomicAdd(&" + counts + "[tile], 1) == " + std::to_string(split - 1) +
+         ";\n";
+    o += "  __syncthreads();\n  if (!kiln_last) return;\n  __threadfence();\n";
+    o += "  if (threadIdx.x == 0) " + counts + "[tile] = 0;\n";
+    o += "  const volatile " + T + " *sums = " + part + ";\n";
+    o += "  for (int q = 0; q < " + E + "; ++q) {\n" + element("    ");
+    o += "    if (" + r.varName(i) + " < " + IN + " && " + r.varName(j) + " < " + JN + ") {\n";
+    o += "      const long long at = (long long)" + r.varName(i) + " * " + JN + " + " + r.varName(j) + ";\n";
+    o += "      " + T + " " + r.varName(total) + " = sums[at];\n";
+    o += "#pragma unroll\n      for (int sl = 1; sl < " + std::to_string(split) + "; ++sl) " + r.varName(total) +
+         " = " + r.varName(total) + " + sums[at + sl * " + str(g.m * g.n) + "];\n";
+    r.stmt(narrowed(fin), 3, o);
+    o += "    }\n  }\n";
+  }
+  o += "}\n" + bodyEntry(r, "KILN_KERNEL_NAME", threads);
 
   CudaKernel ck;
   ck.kind = std::string(pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm") + (tensorCores ? "_tf32" : "");
   ck.source = std::move(o);
   ck.grid[0] = colTiles * rowTiles * split;
   ck.block[0] = threads;
-  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (tm + 1 + 65));
+  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (tm + 1 + 65) + (fixup ? sizeof(int) : 0));
   ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
   cb.renderPending();
-  if (split == 1)
+  if (split == 1 || fixup)
     return;
 
   // Sum the slices in order, then the epilogue.

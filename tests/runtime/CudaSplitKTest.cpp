@@ -1,0 +1,83 @@
+// tests/runtime/CudaSplitKTest.cpp - split-K GEMMs whose last block of each tile sums the slices.
+//
+// A GEMM of few tiles and a long K is split along K; split at most 8 ways,
+// the block of a tile that stores its slice last (a counter per tile, in a
+// workspace buffer that persists between steps) sums the slices and stores
+// the result, so no second kernel is launched. The counters must be left at
+// 0 for the next step: three steps on new inputs each must all agree with the
+// product computed here in float64.
+#include "runtime/Backends.h"
+#include "tests/support/BackendCheck.h"
+#include "tests/support/TestSupport.h"
+
+#if KILN_WITH_CUDA
+#include "runtime/cuda/CudaCompile.h"
+#include "tests/runtime/CudaTestUtil.h"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace kiln::test {
+namespace {
+
+TEST(CudaMatmul, FewSplitsAreSummedByEachTilesLastBlock) {
+#if KILN_WITH_CUDA
+  const int64_t m = 70, n = 72, k = 2048;
+  Graph g("splitk");
+  Value a = g.addInput("a", f32({m, k})), b = g.addInput("b", f32({k, n}));
+  g.setOutputs({g.build(OpKind::Matmul, {a, b})});
+  // 2 x 2 tiles want 264 / 4 = 66 slices for 132 SMs, at most K / 256 = 8.
+  cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
+  ASSERT_EQ(p.kernels.size(), 1u) << "no kernel of its own for the sums";
+  EXPECT_EQ(p.kernels[0].kind, "gemm_splitk");
+  EXPECT_EQ(p.kernels[0].grid[0], 4 * 8);
+  EXPECT_NE(p.kernels[0].source.find("atomicAdd("), std::string::npos);
+  int counters = -1;
+  for (size_t i = 0; i < p.program.buffers.size(); ++i)
+    if (p.program.buffers[i].role == BufferRole::Workspace)
+      counters = static_cast<int>(i);
+  ASSERT_GE(counters, 0) << printProgram(p.program);
+  EXPECT_EQ(p.program.buffers[counters].type, (TensorType{DType::I32, {4}}));
+  // The counters keep their bytes for the whole step and between steps.
+  ArenaPlan plan = cuda::planCudaArena(p);
+  size_t lo = plan.offset[counters], hi = lo + 4 * sizeof(int32_t);
+  for (size_t i = 0; i < p.program.buffers.size(); ++i) {
+    if (static_cast<int>(i) == counters || p.program.buffers[i].aliasOf >= 0)
+      continue;
+    size_t from = plan.offset[i], to = from + p.program.buffers[i].type.byteSize();
+    EXPECT_TRUE(to <= lo || hi <= from) << p.program.buffers[i].name << " shares the counters' bytes";
+  }
+  EXPECT_TRUE(assemblesForSm90(g));
+  if (!hasCudaBackend())
+    return;
+  CompileOptions opt;
+  opt.backend = "cuda";
+  opt.runPasses = false;
+  auto exe = compile(g, opt);
+  for (uint32_t step = 0; step < 3; ++step) {
+    HostTensor av = randomTensor(a.type(), 20 + step), bv = randomTensor(b.type(), 40 + step);
+    exe->set("a", av);
+    exe->set("b", bv);
+    exe->run();
+    HostTensor c = exe->output(0);
+    double worst = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double want = 0, scale = 0;
+        for (int64_t q = 0; q < k; ++q) {
+          want += av.at(i * k + q) * bv.at(q * n + j);
+          scale += std::fabs(av.at(i * k + q) * bv.at(q * n + j));
+        }
+        worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
+      }
+    EXPECT_LT(worst, 1e-6) << "step " << step;
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
+} // namespace
+} // namespace kiln::test
