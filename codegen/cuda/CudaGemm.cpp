@@ -2,8 +2,8 @@
 //
 // One block computes a 64x64 tile of C with 256 threads, each holding a 4x4
 // register tile (rows ty + 16u, columns tx + 16w, so stores of a warp are
-// contiguous); a C of at most 32 rows takes 32x64 tiles of 128 threads (rows
-// ty + 8u). K advances in slices of 16: the block stages a 64x16 (32x16)
+// contiguous); a C of at most 32 rows takes 32x64 tiles, each thread 2x4 of
+// them. K advances in slices of 16: the block stages a 64x16 (32x16)
 // slice of A and a 16x64 slice of B in shared memory (padded rows, no bank
 // conflicts on the reads), threads read their 4 + 4 operands and do 16 FMAs
 // per step. The staging loads are assigned so that consecutive threads read
@@ -77,11 +77,14 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // scalar form's column layout).
   const bool tensorCores = cb.opt.tf32 && g.dtype == DType::F32 && !pooled;
   const int64_t positions = g.pool.positions;
-  // Tile height: 64 rows, or 32 (and 128 threads) when C has at most 32 rows,
-  // so that such a GEMM (a layer of 32 channels) multiplies no rows of zeros.
+  // Tile height: 64 rows, or 32 when C has at most 32 rows, so that such a
+  // GEMM (a layer of 32 channels) multiplies no rows of zeros. Either way 256
+  // threads (a generic kernel's block, so the GEMM can join a launch group),
+  // each with tm / 16 rows (ty + 16u) of 4 columns (tx + 16w).
   const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile;
-  const int threads = static_cast<int>(4 * tm), rowStep = static_cast<int>(tm / 4);
-  const std::string TH = std::to_string(threads), RS = std::to_string(rowStep);
+  const int threads = kGenericBlock, rowStep = 16, rows = static_cast<int>(tm / rowStep);
+  static_assert(kGenericBlock == 256, "a GEMM block is 16 x 16 threads");
+  const std::string TH = std::to_string(threads), RS = std::to_string(rowStep), U = std::to_string(rows);
   int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
@@ -190,8 +193,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += "  const " + IT + " kbeg = " + r.varName(s) + " * " + num(chunk) + ";\n";
   o += "  const " + IT + " kend = kbeg + " + num(chunk) + " < " + num(g.k) + " ? kbeg + " + num(chunk) + " : " +
        num(g.k) + ";\n";
-  o += "  " + T + " c[4][4];\n";
-  o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
+  o += "  " + T + " c[" + U + "][4];\n";
+  o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
   // Staging a K slice: each thread loads its elements of the A and B slices
   // that start at K index `kl` into registers (ra/rb, or va/vb for float4
   // loads), then stores them into the shared slices. With prefetch, the loads
@@ -201,7 +204,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     std::string load, store;
   };
   // A slice: tm rows x 16 columns; B slice: 16 rows x 64 columns. A thread
-  // stages 4 elements of A and 1024 / threads of B.
+  // stages tm * 16 / threads elements of A and 1024 / threads of B.
   const int bPerThread = 1024 / threads;
   auto stage = [&](bool isA, bool fastK) {
     std::string rows = isA ? std::to_string(tm) : "16", cols = isA ? "16" : "64", reg = isA ? "ra" : "rb";
@@ -211,7 +214,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
       rr = "e / " + cols, cc = "e % " + cols;
     else
       rr = "e % " + rows, cc = "e / " + rows;
-    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? 4 : bPerThread) + "; ++q) {\n";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? tm * kSlice / threads : bPerThread) + "; ++q) {\n";
     head += "      const int e = threadIdx.x + " + TH + " * q;\n";
     head += "      const int rr = " + rr + ", cc = " + cc + ";\n";
     Staging st;
@@ -237,15 +240,18 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     return st;
   };
   // A plain f32 operand: float4 loads along the contiguous index (fast), one
-  // per thread for A and 256 / threads for B; the element's index is slow *
-  // ld + fast.
+  // per thread for a 64-row A (half the threads for a 32-row one) and 1024 /
+  // threads / 4 for B; the element's index is slow * ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
-    // The contiguous index's extent / 4.
+    // The contiguous index's extent / 4, and the slice's float4s.
     std::string groups = std::to_string((fastK ? kSlice : isA ? tm : kTile) / 4);
+    const int64_t vectors = (isA ? tm : kTile) * kSlice / 4;
     std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va[q]" : "vb[q]";
-    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? 1 : bPerThread / 4) +
-                       "; ++q) {\n      const int e = threadIdx.x + " + TH + " * q;\n      const int f = (e % " +
-                       groups + ") * 4, o = e / " + groups + ";\n";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(std::max<int64_t>(vectors / threads, 1)) +
+                       "; ++q) {\n      const int e = threadIdx.x + " + TH + " * q;\n";
+    if (vectors < threads)
+      head += "      if (e >= " + std::to_string(vectors) + ") break;\n";
+    head += "      const int f = (e % " + groups + ") * 4, o = e / " + groups + ";\n";
     // Slice coordinates of the group's first element: A (i, p), B (p, j).
     std::string first, second, fastCoord, slowCoord, guard;
     if (isA) {
@@ -285,7 +291,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool vecA = vectorizable(true, g.aFastK, g.aPlain), vecB = vectorizable(false, g.bFastK, g.bPlain);
   Staging sA = vecA ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
   Staging sB = vecB ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
-  o += "  " + (vecA ? std::string("float4 va[1]") : T + " ra[4]") + ";\n";
+  o += "  " + (vecA ? std::string("float4 va[1]") : T + " ra[" + std::to_string(tm * kSlice / threads) + "]") + ";\n";
   o += "  " + (vecB ? "float4 vb[" + std::to_string(bPerThread / 4) + "]" : T + " rb[" + std::to_string(bPerThread) + "]");
   o += ";\n";
   // The loads of the slice at `from`, in a block that `open` begins.
@@ -316,10 +322,10 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        kiln_mma_tf32(c[n], a, b);\n      }\n    }\n";
   } else {
     o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
-    o += "      " + T + " a[4], b[4];\n";
-    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) { a[u] = sa[kk][ty + " + RS +
-         " * u]; b[u] = sb[kk][tx + 16 * u]; }\n";
-    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
+    o += "      " + T + " a[" + U + "], b[4];\n";
+    o += "#pragma unroll\n      for (int u = 0; u < " + U + "; ++u) a[u] = sa[kk][ty + " + RS + " * u];\n";
+    o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + 16 * w];\n";
+    o += "#pragma unroll\n      for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n";
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   }
   o += "    __syncthreads();\n  }\n";
@@ -343,7 +349,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n";
   } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
-    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
+    o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u) {\n";
     o += "    const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
     o += "    if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(q) + " < " + num(positions) + ") {\n";
     for (int w = 0; w < 4; ++w)
@@ -351,7 +357,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     r.stmt(narrowed(epilogue), 3, o);
     o += "    }\n  }\n";
   } else {
-    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
+    o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
     o += "      const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
          " = col0 + tx + 16 * w;\n";
     o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";

@@ -14,8 +14,8 @@
 // runs with its heaviest member's registers a thread, so such a kernel (a
 // pooling gradient over every activation) would run in more, thinner waves.
 // Before that, scheduleLaunches reorders the launches so that independent
-// kernels become neighbours: a kernel that cannot join a group (a GEMM of 128
-// threads a block) goes first while it is ready, and then all ready ones go
+// kernels become neighbours: a kernel that cannot join a group (none that
+// kiln emits today) goes first while it is ready, and then all ready ones go
 // together (a layer's weight and input gradients, the bias gradient's
 // reduction and the update of the layer after it). Only independent launches
 // trade places, so every kernel computes what it did; only the arena's live

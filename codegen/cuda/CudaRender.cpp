@@ -373,7 +373,9 @@ CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool 
   ck.name = symbol;
   ck.kind = "generic";
   ck.callableBody = true;
-  int threads = loops.empty() ? 1 : kGenericBlock;
+  // A block of kGenericBlock threads even when there is no loop to spread
+  // (then thread 0 runs the body): every kernel can then join a launch group.
+  const int threads = kGenericBlock;
   ck.block[0] = threads;
   ck.grid[0] = (total + threads - 1) / threads;
   // The thread's index and loop coordinates in 32 bits when they fit, and
