@@ -194,7 +194,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   o += "  const " + IT + " kend = kbeg + " + num(chunk) + " < " + num(g.k) + " ? kbeg + " + num(chunk) + " : " +
        num(g.k) + ";\n";
   o += "  " + T + " c[" + U + "][4];\n";
-  o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
+  o += "#pragma unroll\n  for (int u = 0; u < " + U +
+       "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
   // Staging a K slice: each thread loads its elements of the A and B slices
   // that start at K index `kl` into registers (ra/rb, or va/vb for float4
   // loads), then stores them into the shared slices. With prefetch, the loads
@@ -214,7 +215,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
       rr = "e / " + cols, cc = "e % " + cols;
     else
       rr = "e % " + rows, cc = "e / " + rows;
-    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? tm * kSlice / threads : bPerThread) + "; ++q) {\n";
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " +
+                       std::to_string(isA ? tm * kSlice / threads : bPerThread) + "; ++q) {\n";
     head += "      const int e = threadIdx.x + " + TH + " * q;\n";
     head += "      const int rr = " + rr + ", cc = " + cc + ";\n";
     Staging st;
@@ -247,7 +249,8 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     std::string groups = std::to_string((fastK ? kSlice : isA ? tm : kTile) / 4);
     const int64_t vectors = (isA ? tm : kTile) * kSlice / 4;
     std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va[q]" : "vb[q]";
-    std::string head = "#pragma unroll\n    for (int q = 0; q < " + std::to_string(std::max<int64_t>(vectors / threads, 1)) +
+    std::string head = "#pragma unroll\n    for (int q = 0; q < " +
+                       std::to_string(std::max<int64_t>(vectors / threads, 1)) +
                        "; ++q) {\n      const int e = threadIdx.x + " + TH + " * q;\n";
     if (vectors < threads)
       head += "      if (e >= " + std::to_string(vectors) + ") break;\n";
