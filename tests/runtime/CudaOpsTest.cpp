@@ -445,13 +445,6 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
 #endif
 }
 
-/// x rounded to TF32 (10 mantissa bits, to nearest, ties away from zero).
-double tf32(double x) {
-  int e = 0;
-  double m = std::frexp(x, &e); // x = m 2^e, 0.5 <= |m| < 1: 11 significant bits kept
-  return std::ldexp(std::round(std::ldexp(m, 11)), e - 11);
-}
-
 // With tf32 allowed, f32 GEMMs run on tensor cores (mma.sync m16n8k8, inputs
 // rounded to TF32): the result is the product of the rounded inputs up to
 // float accumulation, in all four matmul layouts with partial tiles; without
@@ -491,7 +484,8 @@ TEST(CudaTf32, GemmsOnTensorCoresMultiplyRoundedInputs) {
         for (int64_t j = 0; j < n; ++j) {
           double want = 0, scale = 0;
           for (int64_t q = 0; q < k; ++q) {
-            double x = tf32(av.at(ta ? q * m + i : i * k + q)), y = tf32(bv.at(tb ? j * k + q : q * n + j));
+            double x = roundToTf32(av.at(ta ? q * m + i : i * k + q)),
+                   y = roundToTf32(bv.at(tb ? j * k + q : q * n + j));
             want += x * y;
             scale += std::fabs(x * y);
           }

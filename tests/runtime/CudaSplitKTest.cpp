@@ -5,7 +5,7 @@
 // workspace buffer that persists between steps) sums the slices and stores
 // the result, so no second kernel is launched. The counters must be left at
 // 0 for the next step: three steps on new inputs each must all agree with the
-// product computed here in float64.
+// product computed here in float64 (of the TF32-rounded inputs on tensor cores).
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
@@ -49,30 +49,40 @@ TEST(CudaMatmul, FewSplitsAreSummedByEachTilesLastBlock) {
     size_t from = plan.offset[i], to = from + p.program.buffers[i].type.byteSize();
     EXPECT_TRUE(to <= lo || hi <= from) << p.program.buffers[i].name << " shares the counters' bytes";
   }
+  // On tensor cores (TF32) the slices are summed the same way.
+  cuda::CudaLowerOptions tf32;
+  tf32.tf32 = true;
+  EXPECT_EQ(cuda::lowerCuda(g, tf32).kernels.size(), 1u);
   EXPECT_TRUE(assemblesForSm90(g));
+  EXPECT_TRUE(assemblesForSm90(g, false, tf32));
   if (!hasCudaBackend())
     return;
-  CompileOptions opt;
-  opt.backend = "cuda";
-  opt.runPasses = false;
-  auto exe = compile(g, opt);
-  for (uint32_t step = 0; step < 3; ++step) {
-    HostTensor av = randomTensor(a.type(), 20 + step), bv = randomTensor(b.type(), 40 + step);
-    exe->set("a", av);
-    exe->set("b", bv);
-    exe->run();
-    HostTensor c = exe->output(0);
-    double worst = 0;
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        double want = 0, scale = 0;
-        for (int64_t q = 0; q < k; ++q) {
-          want += av.at(i * k + q) * bv.at(q * n + j);
-          scale += std::fabs(av.at(i * k + q) * bv.at(q * n + j));
+  for (bool tensorCores : {false, true}) {
+    CompileOptions opt;
+    opt.backend = "cuda";
+    opt.runPasses = false;
+    opt.tf32 = tensorCores;
+    auto exe = compile(g, opt);
+    auto in = [&](double x) { return tensorCores ? roundToTf32(x) : x; };
+    for (uint32_t step = 0; step < 3; ++step) {
+      HostTensor av = randomTensor(a.type(), 20 + step), bv = randomTensor(b.type(), 40 + step);
+      exe->set("a", av);
+      exe->set("b", bv);
+      exe->run();
+      HostTensor c = exe->output(0);
+      double worst = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double want = 0, scale = 0;
+          for (int64_t q = 0; q < k; ++q) {
+            double x = in(av.at(i * k + q)) * in(bv.at(q * n + j));
+            want += x;
+            scale += std::fabs(x);
+          }
+          worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
         }
-        worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
-      }
-    EXPECT_LT(worst, 1e-6) << "step " << step;
+      EXPECT_LT(worst, 1e-6) << "step " << step << ", tf32 " << tensorCores;
+    }
   }
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -75,6 +76,13 @@ inline ::testing::AssertionResult assemblesForSm90(const Graph &g, bool passes =
   if (std::system(cmd.c_str()) != 0)
     return ::testing::AssertionFailure() << "ptxas rejected the PTX of " << g.name() << ":\n" << TempDir::read(log);
   return ::testing::AssertionSuccess() << p.kernels.size() << " kernels";
+}
+
+/// x rounded to TF32 (10 mantissa bits, to nearest, ties away from zero).
+inline double roundToTf32(double x) {
+  int e = 0;
+  double m = std::frexp(x, &e); // x = m 2^e, 0.5 <= |m| < 1: 11 significant bits kept
+  return std::ldexp(std::round(std::ldexp(m, 11)), e - 11);
 }
 
 } // namespace kiln::test

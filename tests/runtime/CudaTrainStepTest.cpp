@@ -47,6 +47,9 @@ TEST(CudaTrainStep, CnnAssemblesForSm90) {
   BuiltModel m = mnist::buildModel("cnn", 128);
   EXPECT_TRUE(assemblesForSm90(*m.train, /*passes=*/true));
   EXPECT_TRUE(assemblesForSm90(*m.eval, /*passes=*/true));
+  cuda::CudaLowerOptions tf32; // the GEMMs on tensor cores
+  tf32.tf32 = true;
+  EXPECT_TRUE(assemblesForSm90(*m.train, /*passes=*/true, tf32));
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
