@@ -14,12 +14,12 @@
 // runs with its heaviest member's registers a thread, so such a kernel (a
 // pooling gradient over every activation) would run in more, thinner waves.
 // Before that, scheduleLaunches reorders the launches so that independent
-// kernels become neighbours: a kernel that cannot join a group (none that
-// kiln emits today) goes first while it is ready, and then all ready ones go
-// together (a layer's weight and input gradients, the bias gradient's
-// reduction and the update of the layer after it). Only independent launches
-// trade places, so every kernel computes what it did; only the arena's live
-// ranges change.
+// kernels become neighbours: in rounds, every launch whose inputs are ready
+// goes next (a layer's weight and input gradients, the bias gradient's
+// reduction and the update of the layer after it), so the launches are as
+// few as the dependence chain is long. Only independent launches trade
+// places, so every kernel computes what it did; only the arena's live ranges
+// change.
 #include "codegen/cuda/CudaLower.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -137,14 +137,8 @@ void scheduleLaunches(CudaProgram &p) {
       if (--waiting[j] == 0)
         ready.insert(j);
   };
-  while (!ready.empty()) {
-    auto big = std::find_if(ready.begin(), ready.end(),
-                            [&](size_t i) { return !groupable(p.kernels.at(prog.launches[i].kernel)); });
-    if (big != ready.end()) {
-      emit(*big);
-      continue;
-    }
-    std::vector<size_t> run(ready.begin(), ready.end()); // mutually independent: all are ready
+  while (!ready.empty()) { // each round, every ready launch: they are mutually independent
+    std::vector<size_t> run(ready.begin(), ready.end());
     for (size_t i : run)
       emit(i);
   }
