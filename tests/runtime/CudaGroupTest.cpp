@@ -37,6 +37,15 @@ std::vector<std::vector<std::string>> launchMembers(const cuda::CudaProgram &p) 
 }
 
 using Members = std::vector<std::vector<std::string>>;
+
+/// g assembles for sm_90 (lowered with `lo`) and, with a GPU (or the
+/// emulator), computes what the interpreter does.
+void expectAssemblesAndRuns(const Graph &g, const cuda::CudaLowerOptions &lo = {}) {
+  EXPECT_TRUE(assemblesForSm90(g, false, lo));
+  if (hasCudaBackend()) {
+    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
+  }
+}
 #endif
 
 // Generic kernels that touch nothing another writes are one launch: exp,
@@ -62,10 +71,7 @@ TEST(CudaLaunchGroups, IndependentKernelsShareALaunchAndDependentOnesDoNot) {
   EXPECT_EQ(members, (std::vector<std::string>{"exp1", "neg2", "tanh4"}));
   EXPECT_EQ(p.kernels[p.launches[0].kernel].grid[0], 3 * ((64 * 70 + 255) / 256)) << "each member keeps its blocks";
   EXPECT_EQ(p.program.kernels[p.launches[1].kernel].name, "add3");
-  EXPECT_TRUE(assemblesForSm90(g));
-  if (hasCudaBackend()) {
-    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
-  }
+  expectAssemblesAndRuns(g);
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
@@ -86,10 +92,7 @@ TEST(CudaLaunchGroups, IndependentGemmsShareALaunch) {
   // 96 x 72 is 2 x 2 tiles of 64x64 each; the group runs both GEMMs' blocks.
   EXPECT_EQ(p.kernels.at(p.launches[0].kernel).grid[0], 8);
   EXPECT_EQ(p.kernels.at(p.launches[0].kernel).staticSharedBytes, 2 * 16 * (65 + 65) * 4);
-  EXPECT_TRUE(assemblesForSm90(g));
-  if (hasCudaBackend()) {
-    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
-  }
+  expectAssemblesAndRuns(g);
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
@@ -114,10 +117,7 @@ TEST(CudaLaunchGroups, AGroupDeclaresAtMost48KiBOfSharedMemory) {
   EXPECT_EQ(members[1].size(), 2u);
   for (const Launch &l : p.launches)
     EXPECT_LE(p.kernels.at(l.kernel).staticSharedBytes, 48 * 1024);
-  EXPECT_TRUE(assemblesForSm90(g));
-  if (hasCudaBackend()) {
-    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
-  }
+  expectAssemblesAndRuns(g);
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
@@ -135,10 +135,7 @@ TEST(CudaLaunchGroups, AGemmAndAWideKernelShareALaunchOnlyWhenItFitsOneWave) {
   g.setOutputs({g.build(OpKind::Matmul, {x, g.addInput("w", f32({64, 64}))}), g.build(OpKind::Exp, {y})});
   EXPECT_EQ(launchMembers(cuda::lowerCuda(g, {/*smCount=*/132})), (Members{{"matmul3"}, {"exp4"}}));
   EXPECT_EQ(launchMembers(cuda::lowerCuda(g, {/*smCount=*/300})), (Members{{"matmul3", "exp4"}}));
-  EXPECT_TRUE(assemblesForSm90(g, false, {/*smCount=*/300}));
-  if (hasCudaBackend()) {
-    EXPECT_TRUE(sameAsInterpreter(g, "cuda"));
-  }
+  expectAssemblesAndRuns(g, {/*smCount=*/300});
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif

@@ -478,19 +478,7 @@ TEST(CudaTf32, GemmsOnTensorCoresMultiplyRoundedInputs) {
       exe->set("a", av);
       exe->set("b", bv);
       exe->run();
-      HostTensor c = exe->output(0);
-      double worst = 0;
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          double want = 0, scale = 0;
-          for (int64_t q = 0; q < k; ++q) {
-            double x = roundToTf32(av.at(ta ? q * m + i : i * k + q)),
-                   y = roundToTf32(bv.at(tb ? j * k + q : q * n + j));
-            want += x * y;
-            scale += std::fabs(x * y);
-          }
-          worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
-        }
+      double worst = worstProductError(exe->output(0), av, bv, m, n, k, ta, tb, /*tf32=*/true);
       EXPECT_LT(worst, 1e-6) << "transpose_a " << ta << ", transpose_b " << tb;
     }
 #else

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -83,6 +84,27 @@ inline double roundToTf32(double x) {
   int e = 0;
   double m = std::frexp(x, &e); // x = m 2^e, 0.5 <= |m| < 1: 11 significant bits kept
   return std::ldexp(std::round(std::ldexp(m, 11)), e - 11);
+}
+
+/// The largest error of c (m x n) as the product of a (m x k, or k x m when
+/// `ta`) and b (k x n, or n x k when `tb`), computed here in float64 from
+/// inputs rounded to TF32 when `tf32`: |c - sum| / sum of |terms| over the
+/// elements.
+inline double worstProductError(const HostTensor &c, const HostTensor &a, const HostTensor &b, int64_t m, int64_t n,
+                                int64_t k, bool ta, bool tb, bool tf32) {
+  auto in = [tf32](double x) { return tf32 ? roundToTf32(x) : x; };
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double want = 0, scale = 0;
+      for (int64_t q = 0; q < k; ++q) {
+        double x = in(a.at(ta ? q * m + i : i * k + q)) * in(b.at(tb ? j * k + q : q * n + j));
+        want += x;
+        scale += std::fabs(x);
+      }
+      worst = std::max(worst, std::fabs(c.at(i * n + j) - want) / scale);
+    }
+  return worst;
 }
 
 } // namespace kiln::test
