@@ -1,12 +1,13 @@
 // codegen/cuda/CudaGemm.cpp - the tiled GEMM kernel and matmul/convolutions as GEMMs.
 //
-// One block computes a 64x64 tile of C with 256 threads, each holding a 4x4
-// register tile (rows ty + 16u, columns tx + 16w, so stores of a warp are
-// contiguous); a C of at most 32 rows takes 32x64 tiles, each thread 2x4 of
-// them. K advances in slices of 16: the block stages a 64x16 (32x16)
-// slice of A and a 16x64 slice of B in shared memory (padded rows, no bank
-// conflicts on the reads), threads read their 4 + 4 operands and do 16 FMAs
-// per step. The staging loads are assigned so that consecutive threads read
+// One block of 256 threads computes a 64x64 tile of C, or a 32x128 one when
+// C has at most 32 rows; each thread holds a 4x4 register tile: rows 4ty ..
+// 4ty + 3 and columns tx + TXw (TX = 16 or 32 threads across; the stores of a
+// warp are contiguous). K advances in slices of 16: the block stages a 64x16
+// (32x16) slice of A and a 16x64 (16x128) slice of B in shared memory, and
+// at each k a thread reads its four A operands at once (one 16-byte load, a
+// broadcast within the warp) and its four B operands (conflict-free), then
+// does 16 FMAs. The staging loads are assigned so that consecutive threads read
 // adjacent memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as
 // 0. The epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
 // storeResult, rendered at the store. FP32 FMA, unless TF32 is allowed
@@ -35,13 +36,13 @@ constexpr int64_t kTile = 64, kSlice = 16;
 /// ways has a kernel of its own for the sums, spread over many blocks.
 constexpr int64_t kMaxFusedSplit = 8;
 
-/// Number of K slices so that a GEMM with few tiles still fills the device
-/// (two blocks per SM), each block with at least 256 of K. A block's slices
-/// run one after another, so a GEMM of one tile and a long K (the first
-/// convolution's filter gradient: 32x25 outputs, K = 73,728) is split up to
-/// 256 ways; its partial sums take at most 256 x 64 x 64 floats.
-int64_t splitCount(const GpuGemm &g, int smCount, int64_t tm) {
-  int64_t tiles = ((g.m + tm - 1) / tm) * ((g.n + kTile - 1) / kTile);
+/// Number of K slices so that a GEMM with few tiles (tm x tn) still fills
+/// the device (two blocks per SM), each block with at least 256 of K. A
+/// block's slices run one after another, so a GEMM of one tile and a long K
+/// (the first convolution's filter gradient: 32x25 outputs, K = 73,728) is
+/// split up to 256 ways; its partial sums take at most 256 x 4096 floats.
+int64_t splitCount(const GpuGemm &g, int smCount, int64_t tm, int64_t tn) {
+  int64_t tiles = ((g.m + tm - 1) / tm) * ((g.n + tn - 1) / tn);
   int64_t target = 2 * static_cast<int64_t>(std::max(smCount, 1));
   if (tiles * 2 >= target || g.k < 512)
     return 1;
@@ -77,20 +78,25 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // scalar form's column layout).
   const bool tensorCores = cb.opt.tf32 && g.dtype == DType::F32 && !pooled;
   const int64_t positions = g.pool.positions;
-  // Tile height: 64 rows, or 32 when C has at most 32 rows, so that such a
+  // The tile: 64x64, or 32x128 when C has at most 32 rows, so that such a
   // GEMM (a layer of 32 channels) multiplies no rows of zeros. Either way 256
   // threads (a generic kernel's block, so the GEMM can join a launch group),
-  // each with tm / 16 rows (ty + 16u) of 4 columns (tx + 16w).
-  const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile;
-  const int threads = kGenericBlock, rowStep = 16, rows = static_cast<int>(tm / rowStep);
-  static_assert(kGenericBlock == 256, "a GEMM block is 16 x 16 threads");
-  const std::string TH = std::to_string(threads), RS = std::to_string(rowStep), U = std::to_string(rows);
-  int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm);
+  // TX across the tile's columns and 256 / TX down its rows, each with a 4x4
+  // register tile.
+  const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile, tn = kTile * kTile / tm;
+  const int threads = kGenericBlock, across = static_cast<int>(tn / 4);
+  static_assert(kGenericBlock == 256, "a GEMM block is 256 threads, each with 16 of a 64x64 tile's outputs");
+  const std::string TH = std::to_string(threads), TX = std::to_string(across), TN = std::to_string(tn);
+  // A's shared rows start 16-byte aligned (for the 16-byte loads of a
+  // thread's four A operands); the tensor cores read A column by column.
+  const int64_t aStride = tensorCores ? tm + 1 : tm + 4;
+  const bool vectorA = g.dtype == DType::F32 && !tensorCores;
+  int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm, tn);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
   split = (g.k + chunk - 1) / chunk;
   // The launch shape: column tiles (or pooled positions) x row tiles x K slices.
-  const int64_t colTiles = pooled ? (positions + kTile / 4 - 1) / (kTile / 4) : (g.n + kTile - 1) / kTile;
+  const int64_t colTiles = pooled ? (positions + across - 1) / across : (g.n + tn - 1) / tn;
   const int64_t rowTiles = (g.m + tm - 1) / tm;
   const bool fixup = split > 1 && split <= kMaxFusedSplit;
   KernelBuilder kb(cb.pb, name);
@@ -179,23 +185,23 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // fastest, then row tile, then K slice), as a generic kernel's, so that a
   // launch group (CudaGroup.cpp) can run it for a range of its blocks.
   std::string o = bodyOpening(r, "KILN_KERNEL_NAME");
-  o += "  __shared__ " + T + " sa[16][" + std::to_string(tm + 1) + "];\n  __shared__ " + T + " sb[16][65];\n";
-  o += "  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;\n";
+  o += "  __shared__ __align__(16) " + T + " sa[16][" + std::to_string(aStride) + "];\n";
+  o += "  __shared__ " + T + " sb[16][" + std::to_string(tn + 1) + "];\n";
+  o += "  const int tx = threadIdx.x % " + TX + ", ty = threadIdx.x / " + TX + ";\n";
   if (tensorCores)
     o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
   o += "  const unsigned tile = (unsigned)block % " + std::to_string(colTiles * rowTiles) + "u;\n";
   o += "  const " + IT + " row0 = (" + IT + ")(tile / " + std::to_string(colTiles) + "u) * " + std::to_string(tm) +
-       ", col0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * 64;\n";
+       ", col0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * " + TN + ";\n";
   if (pooled)
-    o += "  const " + IT + " q0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * 16;\n";
+    o += "  const " + IT + " q0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * " + TX + ";\n";
   o += "  const " + IT + " " + r.varName(s) + " = (" + IT + ")((unsigned)block / " +
        std::to_string(colTiles * rowTiles) + "u);\n";
   o += "  const " + IT + " kbeg = " + r.varName(s) + " * " + num(chunk) + ";\n";
   o += "  const " + IT + " kend = kbeg + " + num(chunk) + " < " + num(g.k) + " ? kbeg + " + num(chunk) + " : " +
        num(g.k) + ";\n";
-  o += "  " + T + " c[" + U + "][4];\n";
-  o += "#pragma unroll\n  for (int u = 0; u < " + U +
-       "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
+  o += "  " + T + " c[4][4];\n";
+  o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) c[u][w] = 0;\n";
   // Staging a K slice: each thread loads its elements of the A and B slices
   // that start at K index `kl` into registers (ra/rb, or va/vb for float4
   // loads), then stores them into the shared slices. With prefetch, the loads
@@ -204,19 +210,19 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   struct Staging {
     std::string load, store;
   };
-  // A slice: tm rows x 16 columns; B slice: 16 rows x 64 columns. A thread
-  // stages tm * 16 / threads elements of A and 1024 / threads of B.
-  const int bPerThread = 1024 / threads;
+  // A slice: tm rows x 16 columns; B slice: 16 rows x tn columns. A thread
+  // stages tm * 16 / threads elements of A and tn * 16 / threads of B.
+  const int aPerThread = static_cast<int>(tm * kSlice / threads), bPerThread = static_cast<int>(tn * kSlice / threads);
   auto stage = [&](bool isA, bool fastK) {
-    std::string rows = isA ? std::to_string(tm) : "16", cols = isA ? "16" : "64", reg = isA ? "ra" : "rb";
-    // (rr, cc) index the slice as stored: A as [tm][16], B as [16][64].
+    std::string rows = isA ? std::to_string(tm) : "16", cols = isA ? "16" : TN, reg = isA ? "ra" : "rb";
+    // (rr, cc) index the slice as stored: A as [tm][16], B as [16][tn].
     std::string rr, cc;
     if (isA == fastK) // the slice's second index is the memory-contiguous one
       rr = "e / " + cols, cc = "e % " + cols;
     else
       rr = "e % " + rows, cc = "e / " + rows;
-    std::string head = "#pragma unroll\n    for (int q = 0; q < " +
-                       std::to_string(isA ? tm * kSlice / threads : bPerThread) + "; ++q) {\n";
+    std::string head =
+        "#pragma unroll\n    for (int q = 0; q < " + std::to_string(isA ? aPerThread : bPerThread) + "; ++q) {\n";
     head += "      const int e = threadIdx.x + " + TH + " * q;\n";
     head += "      const int rr = " + rr + ", cc = " + cc + ";\n";
     Staging st;
@@ -226,10 +232,10 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
       st.load += "      const " + IT + " " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = kl + cc;\n";
       guard = r.varName(i) + " < " + num(g.m) + " && " + r.varName(p) + " < kend";
     } else {
-      if (pooled) { // tile column cc is window element cc / 16 of pooled position q0 + cc % 16
-        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) +
-                   " = (q0 + cc % 16) * 4 + cc / 16;\n";
-        guard = r.varName(p) + " < kend && q0 + cc % 16 < " + num(positions);
+      if (pooled) { // tile column cc is window element cc / TX of pooled position q0 + cc % TX
+        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = (q0 + cc % " + TX +
+                   ") * 4 + cc / " + TX + ";\n";
+        guard = r.varName(p) + " < kend && q0 + cc % " + TX + " < " + num(positions);
       } else {
         st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = col0 + cc;\n";
         guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + num(g.n);
@@ -242,12 +248,12 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     return st;
   };
   // A plain f32 operand: float4 loads along the contiguous index (fast), one
-  // per thread for a 64-row A (half the threads for a 32-row one) and 1024 /
-  // threads / 4 for B; the element's index is slow * ld + fast.
+  // per thread for a 64-row A (half the threads for a 32-row one) and tn / 64
+  // for B; the element's index is slow * ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
     // The contiguous index's extent / 4, and the slice's float4s.
-    std::string groups = std::to_string((fastK ? kSlice : isA ? tm : kTile) / 4);
-    const int64_t vectors = (isA ? tm : kTile) * kSlice / 4;
+    std::string groups = std::to_string((fastK ? kSlice : isA ? tm : tn) / 4);
+    const int64_t vectors = (isA ? tm : tn) * kSlice / 4;
     std::string ptr = r.bufferName(kb.param(plain.buffer, false)), reg = isA ? "va[q]" : "vb[q]";
     std::string head = "#pragma unroll\n    for (int q = 0; q < " +
                        std::to_string(std::max<int64_t>(vectors / threads, 1)) +
@@ -294,7 +300,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool vecA = vectorizable(true, g.aFastK, g.aPlain), vecB = vectorizable(false, g.bFastK, g.bPlain);
   Staging sA = vecA ? vectorStage(true, g.aFastK, g.aPlain) : stage(true, g.aFastK);
   Staging sB = vecB ? vectorStage(false, g.bFastK, g.bPlain) : stage(false, g.bFastK);
-  o += "  " + (vecA ? std::string("float4 va[1]") : T + " ra[" + std::to_string(tm * kSlice / threads) + "]") + ";\n";
+  o += "  " + (vecA ? std::string("float4 va[1]") : T + " ra[" + std::to_string(aPerThread) + "]") + ";\n";
   o += "  " + (vecB ? "float4 vb[" + std::to_string(bPerThread / 4) + "]" : T + " rb[" + std::to_string(bPerThread) + "]");
   o += ";\n";
   // The loads of the slice at `from`, in a block that `open` begins.
@@ -325,10 +331,15 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        kiln_mma_tf32(c[n], a, b);\n      }\n    }\n";
   } else {
     o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
-    o += "      " + T + " a[" + U + "], b[4];\n";
-    o += "#pragma unroll\n      for (int u = 0; u < " + U + "; ++u) a[u] = sa[kk][ty + " + RS + " * u];\n";
-    o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + 16 * w];\n";
-    o += "#pragma unroll\n      for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n";
+    if (vectorA) { // rows 4ty .. 4ty + 3 in one 16-byte load
+      o += "      const float4 av = *reinterpret_cast<const float4 *>(&sa[kk][4 * ty]);\n";
+      o += "      const float a[4] = {av.x, av.y, av.z, av.w};\n      float b[4];\n";
+    } else {
+      o += "      " + T + " a[4], b[4];\n";
+      o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) a[u] = sa[kk][4 * ty + u];\n";
+    }
+    o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + " + TX + " * w];\n";
+    o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   }
   o += "    __syncthreads();\n  }\n";
@@ -351,18 +362,18 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        const " + T + " " + r.varName(acc) + " = c[n][q];\n";
     r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n";
-  } else if (pooled) { // thread column tx + 16w is element w of window q0 + tx
-    o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u) {\n";
-    o += "    const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(q) + " = q0 + tx;\n";
+  } else if (pooled) { // thread column tx + TX w is element w of window q0 + tx
+    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
+    o += "    const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(q) + " = q0 + tx;\n";
     o += "    if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(q) + " < " + num(positions) + ") {\n";
     for (int w = 0; w < 4; ++w)
       o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
     r.stmt(narrowed(epilogue), 3, o);
     o += "    }\n  }\n";
   } else {
-    o += "#pragma unroll\n  for (int u = 0; u < " + U + "; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
-    o += "      const " + IT + " " + r.varName(i) + " = row0 + ty + " + RS + " * u, " + r.varName(j) +
-         " = col0 + tx + 16 * w;\n";
+    o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
+    o += "      const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(j) + " = col0 + tx + " + TX +
+         " * w;\n";
     o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
     r.stmt(narrowed(cStmt), 4, o);
@@ -375,11 +386,11 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     // stores of the slice before the count, so the last block sees them all;
     // it reads them past L1 (volatile), and leaves the counter at 0 for the
     // next step. Which block sums varies; the order of the sum does not.
-    const std::string E = std::to_string(tm * kTile / threads), IN = num(g.m), JN = num(g.n);
+    const std::string E = std::to_string(tm * tn / threads), IN = num(g.m), JN = num(g.n);
     const std::string counts = r.bufferName(tileCounts), part = r.bufferName(kb.param(partial, true));
     auto element = [&](const std::string &indent) {
       return indent + "const int e = threadIdx.x + " + TH + " * q;\n" + indent + "const " + IT + " " + r.varName(i) +
-             " = row0 + e / 64, " + r.varName(j) + " = col0 + e % 64;\n";
+             " = row0 + e / " + TN + ", " + r.varName(j) + " = col0 + e % " + TN + ";\n";
     };
     o += "  __threadfence();\n  __syncthreads();\n  __shared__ int kiln_last;\n";
     o += "  if (threadIdx.x == 0) kiln_last = atomicAdd(&" + counts + "[tile], 1) == " + std::to_string(split - 1) +
@@ -403,7 +414,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   ck.source = std::move(o);
   ck.grid[0] = colTiles * rowTiles * split;
   ck.block[0] = threads;
-  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (tm + 1 + 65) + (fixup ? sizeof(int) : 0));
+  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (aStride + tn + 1) + (fixup ? sizeof(int) : 0));
   ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
   cb.renderPending();

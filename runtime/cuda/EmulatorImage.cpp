@@ -64,6 +64,7 @@ extern "C" void kiln_emu_bind(const kiln_emu_hooks *h) { kiln_emu_host = h; }
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static thread_local
+#define __align__(n) __attribute__((aligned(n)))
 static inline void __syncthreads() { kiln_emu_host->syncthreads(); }
 static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 template <class T> static inline T atomicAdd(T *p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }

@@ -61,9 +61,9 @@ TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {
   g.setOutputs({g.build(OpKind::Conv2d, {x, w})});
   cuda::CudaProgram p = cuda::lowerCuda(g);
   ASSERT_EQ(p.kernels.size(), 1u);
-  // M = 32 filters, N = 128 * 24 * 24 = 73728 columns: 1152 x 1 tiles of 64x64.
+  // M = 32 filters, N = 128 * 24 * 24 = 73728 columns: 576 x 1 tiles of 32x128.
   EXPECT_EQ(p.kernels[0].kind, "gemm");
-  EXPECT_EQ(p.kernels[0].grid[0], 1152);
+  EXPECT_EQ(p.kernels[0].grid[0], 576);
   EXPECT_EQ(p.kernels[0].grid[1], 1);
   EXPECT_EQ(p.kernels[0].grid[2], 1);
 }

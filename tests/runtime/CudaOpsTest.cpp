@@ -426,8 +426,9 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
           cuda::CudaProgram p = cuda::lowerCuda(g, lo);
           ASSERT_EQ(p.kernels.size(), 1u);
           size_t vectors = 0;
-          for (size_t at = p.kernels[0].source.find("reinterpret_cast<const float4 *>"); at != std::string::npos;
-               at = p.kernels[0].source.find("reinterpret_cast<const float4 *>", at + 1))
+          const std::string load = "reinterpret_cast<const float4 *>(p"; // from a parameter, not shared memory
+          for (size_t at = p.kernels[0].source.find(load); at != std::string::npos;
+               at = p.kernels[0].source.find(load, at + 1))
             ++vectors;
           // Prefetching, each load is written twice: the first slice's before
           // the loop, the next slice's in it.
