@@ -5,9 +5,9 @@
 // 4ty + 3 and columns tx + TXw (TX = 16 or 32 threads across; the stores of a
 // warp are contiguous). K advances in slices of 16: the block stages a 64x16
 // (32x16) slice of A and a 16x64 (16x128) slice of B in shared memory, and
-// at each k a thread reads its four A operands at once (one 16-byte load, a
-// broadcast within the warp) and its four B operands (conflict-free), then
-// does 16 FMAs. The staging loads are assigned so that consecutive threads read
+// at each k a thread reads its four A operands and its four B operands with
+// one 16-byte load each (B's columns stored permuted so that a thread's four
+// are adjacent), then does 16 FMAs. The staging loads are assigned so that consecutive threads read
 // adjacent memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as
 // 0. The epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
 // storeResult, rendered at the store. FP32 FMA, unless TF32 is allowed
@@ -87,10 +87,17 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const int threads = kGenericBlock, across = static_cast<int>(tn / 4);
   static_assert(kGenericBlock == 256, "a GEMM block is 256 threads, each with 16 of a 64x64 tile's outputs");
   const std::string TH = std::to_string(threads), TX = std::to_string(across), TN = std::to_string(tn);
-  // A's shared rows start 16-byte aligned (for the 16-byte loads of a
-  // thread's four A operands); the tensor cores read A column by column.
-  const int64_t aStride = tensorCores ? tm + 1 : tm + 4;
-  const bool vectorA = g.dtype == DType::F32 && !tensorCores;
+  // f32 without tensor cores: a thread reads its four A operands (rows 4ty
+  // .. 4ty + 3) and its four B operands (columns tx + TX w) in one 16-byte
+  // load each, so the shared rows start 16-byte aligned, and B's tile column
+  // c is stored at (c % TX) * 4 + c / TX, which puts a thread's four side by
+  // side. The tensor cores read the slices element by element.
+  const bool vectorAB = g.dtype == DType::F32 && !tensorCores;
+  const int64_t aStride = vectorAB ? tm + 4 : tm + 1, bStride = vectorAB ? tn + 4 : tn + 1;
+  auto bAt = [&](const std::string &col) { // where tile column `col` of the B slice is stored
+    return vectorAB ? "(" + col + ") % " + std::to_string(tn / 4) + " * 4 + (" + col + ") / " + std::to_string(tn / 4)
+                    : col;
+  };
   int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm, tn);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
@@ -186,7 +193,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   // launch group (CudaGroup.cpp) can run it for a range of its blocks.
   std::string o = bodyOpening(r, "KILN_KERNEL_NAME");
   o += "  __shared__ __align__(16) " + T + " sa[16][" + std::to_string(aStride) + "];\n";
-  o += "  __shared__ " + T + " sb[16][" + std::to_string(tn + 1) + "];\n";
+  o += "  __shared__ __align__(16) " + T + " sb[16][" + std::to_string(bStride) + "];\n";
   o += "  const int tx = threadIdx.x % " + TX + ", ty = threadIdx.x / " + TX + ";\n";
   if (tensorCores)
     o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
@@ -244,7 +251,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     st.load += "      " + T + " x = 0;\n      if (" + guard + ") {\n";
     std::string val = r.expr(isA ? aStage : bStage, 4, st.load);
     st.load += "        x = " + val + ";\n      }\n      " + reg + "[q] = x;\n    }\n";
-    st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][cc] = rb[q];\n") + "    }\n";
+    st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][" + bAt("cc") + "] = rb[q];\n") + "    }\n";
     return st;
   };
   // A plain f32 operand: float4 loads along the contiguous index (fast), one
@@ -286,7 +293,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     for (int e = 0; e < 4; ++e) {
       std::string fe = "f + " + std::to_string(e);
       std::string at = isA ? (fastK ? "sa[" + fe + "][o]" : "sa[o][" + fe + "]")
-                           : (fastK ? "sb[" + fe + "][o]" : "sb[o][" + fe + "]");
+                           : (fastK ? "sb[" + fe + "][" + bAt("o") + "]" : "sb[o][" + bAt(fe) + "]");
       st.store += "      " + at + " = " + reg + "." + lanes[e] + ";\n";
     }
     st.store += "    }\n";
@@ -331,14 +338,15 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        kiln_mma_tf32(c[n], a, b);\n      }\n    }\n";
   } else {
     o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
-    if (vectorA) { // rows 4ty .. 4ty + 3 in one 16-byte load
+    if (vectorAB) { // rows 4ty .. 4ty + 3, columns tx + TX w: one 16-byte load each
       o += "      const float4 av = *reinterpret_cast<const float4 *>(&sa[kk][4 * ty]);\n";
-      o += "      const float a[4] = {av.x, av.y, av.z, av.w};\n      float b[4];\n";
+      o += "      const float4 bv = *reinterpret_cast<const float4 *>(&sb[kk][4 * tx]);\n";
+      o += "      const float a[4] = {av.x, av.y, av.z, av.w}, b[4] = {bv.x, bv.y, bv.z, bv.w};\n";
     } else {
       o += "      " + T + " a[4], b[4];\n";
       o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) a[u] = sa[kk][4 * ty + u];\n";
+      o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + " + TX + " * w];\n";
     }
-    o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + " + TX + " * w];\n";
     o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
   }
@@ -414,7 +422,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   ck.source = std::move(o);
   ck.grid[0] = colTiles * rowTiles * split;
   ck.block[0] = threads;
-  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (aStride + tn + 1) + (fixup ? sizeof(int) : 0));
+  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (aStride + bStride) + (fixup ? sizeof(int) : 0));
   ck.callableBody = true;
   cb.finishSpecial(kb, std::move(ck));
   cb.renderPending();
