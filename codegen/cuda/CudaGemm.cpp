@@ -7,14 +7,14 @@
 // (32x16) slice of A and a 16x64 (16x128) slice of B in shared memory, and
 // at each k a thread reads its four A operands and its four B operands with
 // one 16-byte load each (B's columns stored permuted so that a thread's four
-// are adjacent), then does 16 FMAs. The staging loads are assigned so that consecutive threads read
-// adjacent memory (GpuGemm::aFastK / bFastK). Out-of-range elements load as
-// 0. The epilogue (bias, relu, masks, ...) is the kernel IR of KernelBuilder::
-// storeResult, rendered at the store. FP32 FMA, unless TF32 is allowed
-// (--tf32: mma.sync on tensor cores, 64-row tiles). A GEMM of too few tiles
-// for the GPU splits K: each block stores its slice's partial tile, and the
-// slices are summed in order by the tile's last block (a few slices) or by a
-// kernel of their own (many).
+// are adjacent), then does 16 FMAs. The staging loads are assigned so that
+// consecutive threads read adjacent memory (GpuGemm::aFastK / bFastK).
+// Out-of-range elements load as 0. The epilogue (bias, relu, masks, ...) is
+// the kernel IR of KernelBuilder::storeResult, rendered at the store. FP32
+// FMA, unless TF32 is allowed (--tf32: mma.sync on tensor cores, 64x64
+// tiles). A GEMM of too few tiles for the GPU splits K: each block stores its
+// slice's partial tile, and the slices are summed in order by the tile's
+// last block (a few slices) or by a kernel of their own (many).
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"
