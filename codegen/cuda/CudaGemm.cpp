@@ -1,13 +1,15 @@
 // codegen/cuda/CudaGemm.cpp - the tiled GEMM kernel and matmul/convolutions as GEMMs.
 //
-// One block of 256 threads computes a 64x64 tile of C, or a 32x128 one when
-// C has at most 32 rows; each thread holds a 4x4 register tile: rows 4ty ..
-// 4ty + 3 and columns tx + TXw (TX = 16 or 32 threads across; the stores of a
-// warp are contiguous). K advances in slices of 16: the block stages a 64x16
-// (32x16) slice of A and a 16x64 (16x128) slice of B in shared memory, and
-// at each k a thread reads its four A operands and its four B operands with
-// one 16-byte load each (B's columns stored permuted so that a thread's four
-// are adjacent), then does 16 FMAs. The staging loads are assigned so that
+// One block computes a tile of C: 64x64, or 32x128 when C has at most 32
+// rows (32x64 when it also has at most 64 columns), with one thread per 4x4
+// register tile (256 threads, 128 for 32x64). A warp computes 16 rows x 32
+// columns: 4 x 8 threads, thread (ty, tx) rows 4ty .. 4ty + 3 and columns tx
+// + 8w (so 8 lanes store 32 contiguous bytes). K advances in slices of 16:
+// the block stages a tm x 16 slice of A and a 16 x tn slice of B in shared
+// memory, and at each k a thread reads its four A operands and its four B
+// operands with one 16-byte load each (B's columns stored permuted so that a
+// thread's four are adjacent): a warp's loads are 64 and 128 contiguous
+// bytes, one shared-memory cycle each, for 16 FMAs. The staging loads are assigned so that
 // consecutive threads read adjacent memory (GpuGemm::aFastK / bFastK).
 // Out-of-range elements load as 0. The epilogue (bias, relu, masks, ...) is
 // the kernel IR of KernelBuilder::storeResult, rendered at the store. FP32
@@ -79,31 +81,30 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   const bool tensorCores = cb.opt.tf32 && g.dtype == DType::F32 && !pooled;
   const int64_t positions = g.pool.positions;
   // The tile: 64x64, or 32x128 when C has at most 32 rows, so that such a
-  // GEMM (a layer of 32 channels) multiplies no rows of zeros. Either way 256
-  // threads (a generic kernel's block, so the GEMM can join a launch group),
-  // TX across the tile's columns and 256 / TX down its rows, each with a 4x4
-  // register tile.
-  const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile, tn = kTile * kTile / tm;
-  const int threads = kGenericBlock, across = static_cast<int>(tn / 4);
-  static_assert(kGenericBlock == 256, "a GEMM block is 256 threads, each with 16 of a 64x64 tile's outputs");
-  const std::string TH = std::to_string(threads), TX = std::to_string(across), TN = std::to_string(tn);
+  // GEMM (a layer of 32 channels) multiplies no rows of zeros; 256 threads
+  // (a generic kernel's block, so the GEMM can join a launch group). When C
+  // also has at most 64 columns (a small convolution's filter gradient), a
+  // 32x64 tile of 128 threads wastes half as much. Warps of 16 x 32 outputs,
+  // `wc` across the tile.
+  const int64_t tm = !tensorCores && g.m <= 32 ? 32 : kTile, tn = tm == 32 && g.n > kTile ? 2 * kTile : kTile;
+  const int threads = static_cast<int>(tm * tn / 16), wc = static_cast<int>(tn / 32);
+  const std::string TH = std::to_string(threads), TN = std::to_string(tn), WC = std::to_string(wc);
   // f32 without tensor cores: a thread reads its four A operands (rows 4ty
-  // .. 4ty + 3) and its four B operands (columns tx + TX w) in one 16-byte
-  // load each, so the shared rows start 16-byte aligned, and B's tile column
-  // c is stored at (c % TX) * 4 + c / TX, which puts a thread's four side by
-  // side. The tensor cores read the slices element by element.
+  // .. 4ty + 3) and its four B operands (columns tx + 8w) in one 16-byte load
+  // each, so the shared rows start 16-byte aligned, and B's tile column c is
+  // stored at c / 32 * 32 + c % 8 * 4 + c % 32 / 8, which puts a thread's
+  // four side by side. The tensor cores read the slices element by element.
   const bool vectorAB = g.dtype == DType::F32 && !tensorCores;
   const int64_t aStride = vectorAB ? tm + 4 : tm + 1, bStride = vectorAB ? tn + 4 : tn + 1;
   auto bAt = [&](const std::string &col) { // where tile column `col` of the B slice is stored
-    return vectorAB ? "(" + col + ") % " + std::to_string(tn / 4) + " * 4 + (" + col + ") / " + std::to_string(tn / 4)
-                    : col;
+    return vectorAB ? "(" + col + ") / 32 * 32 + (" + col + ") % 8 * 4 + (" + col + ") % 32 / 8" : col;
   };
   int64_t split = pooled ? 1 : splitCount(g, cb.opt.smCount, tm, tn);
   int64_t chunk = (g.k + split - 1) / split;
   chunk = (chunk + kSlice - 1) / kSlice * kSlice;
   split = (g.k + chunk - 1) / chunk;
   // The launch shape: column tiles (or pooled positions) x row tiles x K slices.
-  const int64_t colTiles = pooled ? (positions + across - 1) / across : (g.n + tn - 1) / tn;
+  const int64_t colTiles = pooled ? (positions + tn / 4 - 1) / (tn / 4) : (g.n + tn - 1) / tn;
   const int64_t rowTiles = (g.m + tm - 1) / tm;
   const bool fixup = split > 1 && split <= kMaxFusedSplit;
   KernelBuilder kb(cb.pb, name);
@@ -194,14 +195,15 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   std::string o = bodyOpening(r, "KILN_KERNEL_NAME");
   o += "  __shared__ __align__(16) " + T + " sa[16][" + std::to_string(aStride) + "];\n";
   o += "  __shared__ __align__(16) " + T + " sb[16][" + std::to_string(bStride) + "];\n";
-  o += "  const int tx = threadIdx.x % " + TX + ", ty = threadIdx.x / " + TX + ";\n";
-  if (tensorCores)
-    o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
+  o += "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n";
+  if (!tensorCores) // rows 4ty .. 4ty + 3, columns tx + 8w
+    o += "  const int ty = warp / " + WC + " * 4 + lane / 8, tx = warp % " + WC + " * 32 + lane % 8;\n";
   o += "  const unsigned tile = (unsigned)block % " + std::to_string(colTiles * rowTiles) + "u;\n";
   o += "  const " + IT + " row0 = (" + IT + ")(tile / " + std::to_string(colTiles) + "u) * " + std::to_string(tm) +
        ", col0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * " + TN + ";\n";
   if (pooled)
-    o += "  const " + IT + " q0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * " + TX + ";\n";
+    o += "  const " + IT + " q0 = (" + IT + ")(tile % " + std::to_string(colTiles) + "u) * " + std::to_string(tn / 4) +
+         ";\n";
   o += "  const " + IT + " " + r.varName(s) + " = (" + IT + ")((unsigned)block / " +
        std::to_string(colTiles * rowTiles) + "u);\n";
   o += "  const " + IT + " kbeg = " + r.varName(s) + " * " + num(chunk) + ";\n";
@@ -239,10 +241,11 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
       st.load += "      const " + IT + " " + r.varName(i) + " = row0 + rr, " + r.varName(p) + " = kl + cc;\n";
       guard = r.varName(i) + " < " + num(g.m) + " && " + r.varName(p) + " < kend";
     } else {
-      if (pooled) { // tile column cc is window element cc / TX of pooled position q0 + cc % TX
-        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = (q0 + cc % " + TX +
-                   ") * 4 + cc / " + TX + ";\n";
-        guard = r.varName(p) + " < kend && q0 + cc % " + TX + " < " + num(positions);
+      if (pooled) { // tile column cc is window element cc % 32 / 8 of pooled position q0 + cc / 32 * 8 + cc % 8
+        st.load += "      const int at = cc / 32 * 8 + cc % 8;\n";
+        st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) +
+                   " = (q0 + at) * 4 + cc % 32 / 8;\n";
+        guard = r.varName(p) + " < kend && q0 + at < " + num(positions);
       } else {
         st.load += "      const " + IT + " " + r.varName(p) + " = kl + rr, " + r.varName(j) + " = col0 + cc;\n";
         guard = r.varName(p) + " < kend && " + r.varName(j) + " < " + num(g.n);
@@ -338,14 +341,14 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        kiln_mma_tf32(c[n], a, b);\n      }\n    }\n";
   } else {
     o += "#pragma unroll\n    for (int kk = 0; kk < 16; ++kk) {\n";
-    if (vectorAB) { // rows 4ty .. 4ty + 3, columns tx + TX w: one 16-byte load each
+    if (vectorAB) { // rows 4ty .. 4ty + 3, columns tx + 8w: one 16-byte load each
       o += "      const float4 av = *reinterpret_cast<const float4 *>(&sa[kk][4 * ty]);\n";
-      o += "      const float4 bv = *reinterpret_cast<const float4 *>(&sb[kk][4 * tx]);\n";
+      o += "      const float4 bv = *reinterpret_cast<const float4 *>(&sb[kk][" + bAt("tx") + "]);\n";
       o += "      const float a[4] = {av.x, av.y, av.z, av.w}, b[4] = {bv.x, bv.y, bv.z, bv.w};\n";
     } else {
       o += "      " + T + " a[4], b[4];\n";
       o += "#pragma unroll\n      for (int u = 0; u < 4; ++u) a[u] = sa[kk][4 * ty + u];\n";
-      o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + " + TX + " * w];\n";
+      o += "#pragma unroll\n      for (int w = 0; w < 4; ++w) b[w] = sb[kk][tx + 8 * w];\n";
     }
     o += "#pragma unroll\n      for (int u = 0; u < 4; ++u)\n#pragma unroll\n";
     o += "        for (int w = 0; w < 4; ++w) c[u][w] += a[u] * b[w];\n    }\n";
@@ -370,9 +373,10 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "        const " + T + " " + r.varName(acc) + " = c[n][q];\n";
     r.stmt(narrowed(cStmt), 4, o);
     o += "      }\n    }\n";
-  } else if (pooled) { // thread column tx + TX w is element w of window q0 + tx
+  } else if (pooled) { // thread column tx + 8w is element w of window q0 + tx / 32 * 8 + tx % 8
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u) {\n";
-    o += "    const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(q) + " = q0 + tx;\n";
+    o += "    const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(q) +
+         " = q0 + tx / 32 * 8 + tx % 8;\n";
     o += "    if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(q) + " < " + num(positions) + ") {\n";
     for (int w = 0; w < 4; ++w)
       o += "      const " + T + " " + r.varName(accs[w]) + " = c[u][" + std::to_string(w) + "];\n";
@@ -380,8 +384,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     o += "    }\n  }\n";
   } else {
     o += "#pragma unroll\n  for (int u = 0; u < 4; ++u)\n#pragma unroll\n    for (int w = 0; w < 4; ++w) {\n";
-    o += "      const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(j) + " = col0 + tx + " + TX +
-         " * w;\n";
+    o += "      const " + IT + " " + r.varName(i) + " = row0 + 4 * ty + u, " + r.varName(j) + " = col0 + tx + 8 * w;\n";
     o += "      if (" + r.varName(i) + " < " + num(g.m) + " && " + r.varName(j) + " < " + num(g.n) + ") {\n";
     o += "        const " + T + " " + r.varName(acc) + " = c[u][w];\n";
     r.stmt(narrowed(cStmt), 4, o);

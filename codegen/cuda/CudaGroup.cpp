@@ -16,8 +16,9 @@
 // Before that, scheduleLaunches reorders the launches so that independent
 // kernels become neighbours: in rounds, every launch whose inputs are ready
 // goes next (a layer's weight and input gradients, the bias gradient's
-// reduction and the update of the layer after it), so the launches are as
-// few as the dependence chain is long. Only independent launches trade
+// reduction and the update of the layer after it), except that a kernel
+// which cannot join a group (a GEMM of 128 threads) goes alone first while
+// the others wait for what it makes ready. Only independent launches trade
 // places, so every kernel computes what it did; only the arena's live ranges
 // change.
 #include "codegen/cuda/CudaLower.h"
@@ -137,8 +138,16 @@ void scheduleLaunches(CudaProgram &p) {
       if (--waiting[j] == 0)
         ready.insert(j);
   };
-  while (!ready.empty()) { // each round, every ready launch: they are mutually independent
-    std::vector<size_t> run(ready.begin(), ready.end());
+  while (!ready.empty()) {
+    // A kernel that cannot join a group goes alone first; the others wait,
+    // to go together with what it makes ready.
+    auto single = std::find_if(ready.begin(), ready.end(),
+                               [&](size_t i) { return !groupable(p.kernels.at(prog.launches[i].kernel)); });
+    if (single != ready.end()) {
+      emit(*single);
+      continue;
+    }
+    std::vector<size_t> run(ready.begin(), ready.end()); // mutually independent: all are ready
     for (size_t i : run)
       emit(i);
   }

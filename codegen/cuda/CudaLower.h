@@ -65,8 +65,9 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
 
 /// Reorders program.launches, keeping every dependence (a launch reading,
 /// writing or overwriting storage an earlier one writes or reads stays after
-/// it): in rounds, every launch whose inputs are ready goes next, so
-/// independent ones become neighbours that groupLaunches merges.
+/// it): in rounds, every launch whose inputs are ready goes next (one that
+/// cannot join a group alone, first), so independent ones become neighbours
+/// that groupLaunches merges.
 void scheduleLaunches(CudaProgram &p);
 
 /// Forms CudaProgram::launches (and its group kernels) from program.launches,
