@@ -404,17 +404,16 @@ TEST(CudaConvPool, TwoByTwoPoolingIsTheGemmsEpilogue) {
 
 // GEMM operands held in buffers are staged with float4 loads along their
 // contiguous index, in all four layouts (transpose_a, transpose_b), with
-// partial tiles in every dimension, in 64-row tiles and in the 32-row tiles
-// of a C with at most 32 rows; a K that is no multiple of 4 stays scalar.
-// Results are the interpreter's.
+// partial tiles in every dimension, in 64x64 tiles and in the tiles of a C
+// with at most 32 rows (32x64 of 128 threads for 36 columns, 32x128 for 100);
+// a K that is no multiple of 4 stays scalar. Results are the interpreter's.
 TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
 #if KILN_WITH_CUDA
-  for (int64_t m : {68, 20}) // 20 rows: 32-row tiles of 128 threads
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{68, 36}, {20, 36}, {20, 100}})
   for (int64_t k : {52, 50})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         Graph g("mm");
-        const int64_t n = 36;
         Value a = g.addInput("a", f32(ta ? Shape{k, m} : Shape{m, k}));
         Value b = g.addInput("b", f32(tb ? Shape{n, k} : Shape{k, n}));
         g.setOutputs({g.build(OpKind::Matmul, {a, b}, attrs({{"transpose_a", ta}, {"transpose_b", tb}}))});
@@ -432,13 +431,13 @@ TEST(CudaMatmul, PlainOperandsLoadFourFloatsAtATime) {
             ++vectors;
           // Prefetching, each load is written twice: the first slice's before
           // the loop, the next slice's in it.
-          EXPECT_EQ(vectors, want * (prefetch ? 2 : 1)) << "m " << m << ", k " << k << ", transpose_a " << ta
-                                                        << ", transpose_b " << tb << ", prefetch " << prefetch;
-          EXPECT_EQ(p.kernels[0].block[0], m <= 32 ? 128 : 256); // 36 columns: a 32x64 tile for 20 rows
+          EXPECT_EQ(vectors, want * (prefetch ? 2 : 1)) << "m " << m << ", n " << n << ", k " << k << ", transpose_a "
+                                                        << ta << ", transpose_b " << tb << ", prefetch " << prefetch;
+          EXPECT_EQ(p.kernels[0].block[0], m <= 32 && n <= 64 ? 128 : 256);
         }
         if (hasCudaBackend()) {
           EXPECT_TRUE(sameAsInterpreter(g, "cuda"))
-              << "m " << m << ", k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
+              << "m " << m << ", n " << n << ", k " << k << ", transpose_a " << ta << ", transpose_b " << tb;
         }
       }
 #else
