@@ -257,9 +257,9 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
     st.store = head + (isA ? "      sa[cc][rr] = ra[q];\n" : "      sb[rr][" + bAt("cc") + "] = rb[q];\n") + "    }\n";
     return st;
   };
-  // A plain f32 operand: float4 loads along the contiguous index (fast), one
-  // per thread for a 64-row A (half the threads for a 32-row one) and tn / 64
-  // for B; the element's index is slow * ld + fast.
+  // A plain f32 operand: float4 loads along the contiguous index (fast), the
+  // slice's float4s spread over the block's threads (where there are fewer
+  // than threads, the rest skip); the element's index is slow * ld + fast.
   auto vectorStage = [&](bool isA, bool fastK, const GpuGemm::Plain &plain) {
     // The contiguous index's extent / 4, and the slice's float4s.
     std::string groups = std::to_string((fastK ? kSlice : isA ? tm : tn) / 4);
