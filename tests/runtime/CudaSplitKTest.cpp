@@ -1,4 +1,4 @@
-// tests/runtime/CudaSplitKTest.cpp - split-K GEMMs whose last block of each tile sums the slices.
+// tests/runtime/CudaSplitKTest.cpp - split-K GEMMs whose last block of each tile sums the slices; f64 GEMMs.
 //
 // A GEMM of few tiles and a long K is split along K; split at most 8 ways,
 // the block of a tile that stores its slice last (a counter per tile, in a
@@ -68,6 +68,29 @@ TEST(CudaMatmul, FewSplitsAreSummedByEachTilesLastBlock) {
       exe->run();
       double worst = worstProductError(exe->output(0), av, bv, m, n, k, false, false, tensorCores);
       EXPECT_LT(worst, 1e-6) << "step " << step << ", tf32 " << tensorCores;
+    }
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
+// An f64 GEMM reads its operands from shared memory element by element (the
+// 16-byte loads are for f32), in every tile shape; results are the
+// interpreter's.
+TEST(CudaMatmul, DoublesTakeElementLoads) {
+#if KILN_WITH_CUDA
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{70, 72}, {20, 36}, {20, 100}}) {
+    Graph g("f64");
+    Value a = g.addInput("a", TensorType{DType::F64, {m, 40}}), b = g.addInput("b", TensorType{DType::F64, {40, n}});
+    g.setOutputs({g.build(OpKind::Matmul, {a, b})});
+    cuda::CudaProgram p = cuda::lowerCuda(g);
+    ASSERT_EQ(p.kernels.size(), 1u);
+    EXPECT_EQ(p.kernels[0].source.find("float4 av"), std::string::npos);
+    EXPECT_NE(p.kernels[0].source.find("a[u] = sa[kk][4 * ty + u]"), std::string::npos);
+    EXPECT_TRUE(assemblesForSm90(g)) << m << "x" << n;
+    if (hasCudaBackend()) {
+      EXPECT_TRUE(sameAsInterpreter(g, "cuda", 1e-12)) << m << "x" << n;
     }
   }
 #else
