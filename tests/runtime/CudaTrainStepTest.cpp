@@ -116,14 +116,24 @@ std::unique_ptr<Executable> compileWithout(const char *name, const BuiltModel &m
   return e;
 }
 
+/// Compiles m's train step with `opt`, and again with the CUDA switch `name`
+/// off, and expects the same bits from both over `steps` steps.
+void expectSameBitsWithout(const char *name, const BuiltModel &m, const CompileOptions &opt, int steps) {
+  std::unique_ptr<Executable> on = compile(*m.train, opt), off = compileWithout(name, m, opt);
+  expectBitwiseSameSteps(*on, *off, m, stepInputs(m), steps);
+}
+
+/// The CUDA backend's options.
+CompileOptions cudaOptions() {
+  CompileOptions opt;
+  opt.backend = "cuda";
+  return opt;
+}
+
 TEST(CudaTrainStep, GraphReplayIsBitwiseReproducible) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  BuiltModel m = mnist::buildModel("cnn", 128);
-  CompileOptions opt;
-  opt.backend = "cuda";
-  std::unique_ptr<Executable> replay = compile(*m.train, opt), direct = compileWithout("KILN_CUDA_GRAPH", m, opt);
-  expectBitwiseSameSteps(*replay, *direct, m, stepInputs(m), 3);
+  expectSameBitsWithout("KILN_CUDA_GRAPH", mnist::buildModel("cnn", 128), cudaOptions(), 3);
 }
 
 // Programmatic dependent launches (sm_90+, on by default) only let a kernel
@@ -132,18 +142,15 @@ TEST(CudaTrainStep, GraphReplayIsBitwiseReproducible) {
 TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  BuiltModel m = mnist::buildModel("cnn", 128);
-  CompileOptions opt;
-  opt.backend = "cuda";
+  CompileOptions opt = cudaOptions();
   opt.verbose = true;
   std::ostringstream log;
   opt.log = &log;
-  std::unique_ptr<Executable> pdl = compile(*m.train, opt), plain = compileWithout("KILN_CUDA_PDL", m, opt);
-  std::string text = log.str();
+  expectSameBitsWithout("KILN_CUDA_PDL", mnist::buildModel("cnn", 128), opt, 2);
+  std::string text = log.str(); // only the first build says it launches programmatically
   size_t first = text.find("programmatic dependent launches");
   ASSERT_NE(first, std::string::npos) << text;
   EXPECT_EQ(text.find("programmatic dependent launches", first + 1), std::string::npos) << text;
-  expectBitwiseSameSteps(*pdl, *plain, m, stepInputs(m), 2);
 }
 
 // The GEMMs load their next K slice while they multiply the current one
@@ -152,12 +159,7 @@ TEST(CudaTrainStep, ReplayWithProgrammaticLaunchesIsBitwiseThePlainOne) {
 TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  BuiltModel m = mnist::buildModel("cnn", 128);
-  CompileOptions opt;
-  opt.backend = "cuda";
-  std::unique_ptr<Executable> prefetching = compile(*m.train, opt),
-                              plain = compileWithout("KILN_CUDA_PREFETCH", m, opt);
-  expectBitwiseSameSteps(*prefetching, *plain, m, stepInputs(m), 2);
+  expectSameBitsWithout("KILN_CUDA_PREFETCH", mnist::buildModel("cnn", 128), cudaOptions(), 2);
 }
 
 } // namespace
