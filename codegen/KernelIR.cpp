@@ -51,6 +51,53 @@ bool isConstInt(const Expr &e, int64_t *value) {
   return true;
 }
 
+std::optional<LinearForm> linearForm(const Expr &e) {
+  auto integer = [](DType t) { return t == DType::I32 || t == DType::I64; };
+  if (!e || e->type.lanes != 1 || !integer(e->type.dtype))
+    return std::nullopt;
+  if (const IntImm *i = as<IntImm>(e))
+    return LinearForm{i->value, {}};
+  if (as<Var>(e))
+    return LinearForm{0, {{e.get(), 1}}};
+  if (const Cast *c = as<Cast>(e)) // a narrowing cast could wrap
+    return c->type.dtype == DType::I64 || c->a->type.dtype == DType::I32 ? linearForm(c->a) : std::nullopt;
+  const Binary *b = as<Binary>(e);
+  if (!b || (b->op != BinOp::Add && b->op != BinOp::Sub && b->op != BinOp::Mul))
+    return std::nullopt;
+  std::optional<LinearForm> x = linearForm(b->a), y = linearForm(b->b);
+  if (!x || !y)
+    return std::nullopt;
+  auto scaled = [](LinearForm f, int64_t by) -> std::optional<LinearForm> {
+    if (__builtin_mul_overflow(f.constant, by, &f.constant))
+      return std::nullopt;
+    for (auto it = f.coefficients.begin(); it != f.coefficients.end();) {
+      if (__builtin_mul_overflow(it->second, by, &it->second))
+        return std::nullopt;
+      it = it->second ? std::next(it) : f.coefficients.erase(it);
+    }
+    return f;
+  };
+  if (b->op == BinOp::Mul) {
+    if (y->coefficients.empty())
+      return scaled(*x, y->constant);
+    if (x->coefficients.empty())
+      return scaled(*y, x->constant);
+    return std::nullopt;
+  }
+  if (b->op == BinOp::Sub && !(y = scaled(*y, -1)))
+    return std::nullopt;
+  if (__builtin_add_overflow(x->constant, y->constant, &x->constant))
+    return std::nullopt;
+  for (auto [v, c] : y->coefficients) {
+    int64_t &sum = x->coefficients[v];
+    if (__builtin_add_overflow(sum, c, &sum))
+      return std::nullopt;
+    if (sum == 0)
+      x->coefficients.erase(v);
+  }
+  return x;
+}
+
 namespace {
 bool isCompare(BinOp op) { return op == BinOp::Lt || op == BinOp::Le || op == BinOp::Eq; }
 

@@ -19,7 +19,9 @@
 #include "ir/Types.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -300,6 +302,18 @@ public:
 /// Replaces every use of variable `v` by `by`.
 Stmt substitute(const Stmt &s, const Expr &v, const Expr &by);
 Expr substitute(const Expr &e, const Expr &v, const Expr &by);
+
+/// An integer expression as `constant + sum of coefficient * variable`.
+struct LinearForm {
+  int64_t constant = 0;
+  std::map<const ExprNode *, int64_t> coefficients; ///< variable -> coefficient, none 0
+  bool operator==(const LinearForm &) const = default;
+};
+
+/// `e` as a linear form when it is one: built of integer immediates and
+/// variables with +, -, and * by a constant side (casts that cannot wrap
+/// looked through); nullopt otherwise, or when a coefficient overflows 64 bits.
+std::optional<LinearForm> linearForm(const Expr &e);
 
 /// An i64 index variable, the i32 variable that stands in for it, and the
 /// range [lo, hi] of its values where the expressions are evaluated.

@@ -3,11 +3,15 @@
 
 #include "ir/Error.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 
 namespace kiln::cuda {
@@ -323,48 +327,104 @@ void KirRenderer::stmt(const Stmt &s, int indent, std::string &out) {
 
 namespace {
 
-/// Parameter buffers a statement tree both loads and stores.
+/// The parameter buffers a statement tree loads and stores, with the index
+/// and lane count of every access.
 struct ReadWrite final : Visitor {
+  struct Access {
+    Expr index;
+    int lanes;
+  };
+  std::map<int, std::vector<Access>> accesses;
   std::set<int> loads, stores;
   const Kernel &k;
   explicit ReadWrite(const Kernel &kk) : k(kk) {}
   void visitLoad(const Load &n) override {
-    if (!k.buffers[n.buffer].local)
+    if (!k.buffers[n.buffer].local) {
       loads.insert(n.buffer);
+      accesses[n.buffer].push_back({n.index, n.type.lanes});
+    }
     Visitor::visitLoad(n);
   }
   void visitStore(const kir::Store &n) override {
-    if (!k.buffers[n.buffer].local)
+    if (!k.buffers[n.buffer].local) {
       stores.insert(n.buffer);
+      accesses[n.buffer].push_back({n.index, n.value->type.lanes});
+    }
     Visitor::visitStore(n);
   }
-  bool readModifyWrite() const {
+  /// Buffers both loaded and stored.
+  std::vector<int> readModifyWritten() const {
+    std::vector<int> both;
     for (int b : stores)
       if (loads.count(b))
-        return true;
-    return false;
+        both.push_back(b);
+    return both;
   }
 };
+
+/// Whether distinct iterations of the perfect nest `loops` touch distinct
+/// elements of every buffer the nest both reads and writes, so that each
+/// iteration can be a thread of its own: every access to such a buffer is one
+/// lane at the same index, a linear form of the loops' variables alone whose
+/// coefficients, ordered by size, each exceed the span of the smaller ones
+/// (a mixed radix, which no two iterations share). An in-place optimizer
+/// update of a matrix is such a nest; a row sum accumulated in its output is
+/// not (its index leaves out the column).
+bool iterationsDisjoint(const ReadWrite &rw, const std::vector<const For *> &loops) {
+  for (int b : rw.readModifyWritten()) {
+    const std::vector<ReadWrite::Access> &all = rw.accesses.at(b);
+    std::optional<LinearForm> form = linearForm(all.front().index);
+    if (!form)
+      return false;
+    for (const ReadWrite::Access &a : all)
+      if (a.lanes != 1 || linearForm(a.index) != form)
+        return false;
+    std::vector<std::pair<int64_t, int64_t>> digits; // |coefficient|, extent
+    size_t used = 0;
+    for (const For *f : loops) {
+      int64_t extent = as<IntImm>(f->extent)->value;
+      auto c = form->coefficients.find(f->var.get());
+      used += c != form->coefficients.end();
+      if (extent > 1) {
+        if (c == form->coefficients.end() || c->second == std::numeric_limits<int64_t>::min())
+          return false;
+        digits.push_back({std::abs(c->second), extent});
+      }
+    }
+    if (used != form->coefficients.size()) // a variable of an inner loop or a let
+      return false;
+    std::sort(digits.begin(), digits.end());
+    int64_t span = 0; // the largest distance the smaller digits reach
+    for (auto [c, extent] : digits) {
+      if (c <= span || __builtin_mul_overflow(c, extent - 1, &c) || __builtin_add_overflow(span, c, &span))
+        return false;
+    }
+  }
+  return true;
+}
 
 } // namespace
 
 CudaKernel renderGenericKernel(const Kernel &k, const std::string &symbol, bool noAlias) {
   KirRenderer r(k, noAlias);
-  // Thread loops: the Parallel loop at the top and, unless some parameter is
-  // read and written (iterations could then depend on each other), the loops
-  // perfectly nested inside it.
+  // Thread loops: the Parallel loop at the top and the loops perfectly nested
+  // inside it, unless iterations could then depend on each other through a
+  // parameter they read and write (the inner loops then run in each thread).
   std::vector<const For *> loops;
   Stmt body = k.body;
-  ReadWrite rw(k);
-  rw.visit(k.body);
   for (const For *f = as<For>(body); f; f = as<For>(body)) {
     int64_t extent = 0, begin = 0;
-    bool first = loops.empty();
-    if ((first && f->forKind != ForKind::Parallel) || (!first && rw.readModifyWrite()) ||
-        !isConstInt(f->extent, &extent) || !isConstInt(f->begin, &begin) || extent < 1)
+    if ((loops.empty() && f->forKind != ForKind::Parallel) || !isConstInt(f->extent, &extent) ||
+        !isConstInt(f->begin, &begin) || extent < 1)
       break;
     loops.push_back(f);
     body = f->body;
+  }
+  ReadWrite rw(k);
+  rw.visit(k.body);
+  if (loops.size() > 1 && !iterationsDisjoint(rw, loops)) {
+    loops.resize(1);
+    body = loops[0]->body;
   }
   int64_t total = 1;
   for (const For *f : loops)

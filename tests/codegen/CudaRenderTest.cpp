@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace kiln::test {
@@ -52,6 +53,50 @@ TEST(CudaLower, ElementwiseIsOneThreadPerElement) {
   EXPECT_NE(p.kernels[0].source.find("const long long gid = (long long)block * 256 + threadIdx.x;"),
             std::string::npos)
       << p.kernels[0].source;
+}
+
+// A generic kernel's nest spreads over threads, one per iteration, unless a
+// buffer it reads and writes could carry a value from one iteration to
+// another; then only the outer loop does, and each thread runs the inner one.
+// Hand-built nests over 24 x 40: rows only is 1 block, every element 4.
+TEST(CudaRender, ReadWrittenBuffersSpreadOnlyDisjointIterations) {
+  using namespace kir;
+  auto render = [](const std::function<Expr(Expr, Expr)> &readWritten, const std::function<Expr(Expr, Expr)> &read,
+                   int64_t size) {
+    Kernel k;
+    k.name = "update";
+    int a = k.addParam("a", DType::F32, size, false);
+    int x = k.addParam("x", DType::F32, 24 * 40, true);
+    Expr i = var("i"), j = var("j");
+    Stmt s = store(a, readWritten(i, j),
+                   add(load(a, DType::F32, read(i, j)), load(x, DType::F32, add(mul(i, intImm(40)), j))));
+    k.body = forLoop(i, 24, ForKind::Parallel, forLoop(j, 40, ForKind::Serial, s));
+    return cuda::renderGenericKernel(k, "update", true);
+  };
+  auto rowMajor = [](Expr i, Expr j) { return add(mul(i, intImm(40)), j); };
+  auto columnMajor = [](Expr i, Expr j) { return add(mul(j, intImm(24)), i); };
+  // a[i][j] += x[i][j], and the same on a transposed a: disjoint elements.
+  for (auto index : {std::function<Expr(Expr, Expr)>(rowMajor), std::function<Expr(Expr, Expr)>(columnMajor)}) {
+    CudaKernel k = render(index, index, 24 * 40);
+    EXPECT_EQ(k.grid[0], 4) << k.source;
+    EXPECT_EQ(k.source.find("for ("), std::string::npos) << k.source;
+  }
+  std::vector<std::pair<std::string, CudaKernel>> serial{
+      // a[i] += x[i][j]: a row sum accumulated in place.
+      {"row sum", render([](Expr i, Expr) { return i; }, [](Expr i, Expr) { return i; }, 24)},
+      // a[i][j] = a[i][j + 1] + x[i][j]: each iteration reads what the next one writes.
+      {"shifted read", render(
+                           rowMajor, [&](Expr i, Expr j) { return add(rowMajor(i, j), intImm(1)); }, 24 * 40 + 1)},
+      // a[i + j] += x[i][j]: windows that overlap.
+      {"overlap", render([](Expr i, Expr j) { return add(i, j); }, [](Expr i, Expr j) { return add(i, j); }, 63)},
+      // a[40 i + 2 j]: the column's span, 78, passes the row's coefficient.
+      {"wide columns", render([](Expr i, Expr j) { return add(mul(i, intImm(40)), mul(j, intImm(2))); },
+                              [](Expr i, Expr j) { return add(mul(i, intImm(40)), mul(j, intImm(2))); }, 24 * 40 + 40)},
+  };
+  for (const auto &[what, k] : serial) {
+    EXPECT_EQ(k.grid[0], 1) << what << "\n" << k.source;
+    EXPECT_NE(k.source.find("for ("), std::string::npos) << what << "\n" << k.source;
+  }
 }
 
 TEST(CudaLower, ConvIsOneImplicitGemmOverAllImages) {

@@ -137,6 +137,34 @@ TEST(KernelIR, NarrowsLoopsAndLetsOfStatements) {
   EXPECT_EQ(first->var->type, (Type{DType::I32, 1}));
 }
 
+// linearForm reads an index as constant + coefficients of variables, the
+// coefficients worked out by hand; anything else is no linear form.
+TEST(KernelIR, LinearFormsOfIndices) {
+  Expr i = var("i"), j = var("j");
+  auto form = [](const Expr &e) { return linearForm(e); };
+  std::optional<LinearForm> f = form(add(mul(i, intImm(512)), j));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(*f, (LinearForm{0, {{i.get(), 512}, {j.get(), 1}}}));
+  // 3 (i + 2) - (j - i) * 2 - 5 = 5 i - 2 j + 1; binary() builds without folding.
+  Expr e = binary(BinOp::Sub,
+                  binary(BinOp::Sub, binary(BinOp::Mul, intImm(3), binary(BinOp::Add, i, intImm(2))),
+                         binary(BinOp::Mul, binary(BinOp::Sub, j, i), intImm(2))),
+                  intImm(5));
+  ASSERT_TRUE(form(e));
+  EXPECT_EQ(*form(e), (LinearForm{1, {{i.get(), 5}, {j.get(), -2}}}));
+  // A variable that cancels out is no term of the form.
+  EXPECT_EQ(*form(binary(BinOp::Sub, binary(BinOp::Add, i, j), i)), (LinearForm{0, {{j.get(), 1}}}));
+  // A widening cast is looked through; a narrowing one could wrap.
+  Expr ni = var("n", {DType::I32, 1});
+  EXPECT_EQ(*form(cast(binary(BinOp::Mul, ni, intImm(4, DType::I32)), DType::I64)), (LinearForm{0, {{ni.get(), 4}}}));
+  EXPECT_FALSE(form(cast(i, DType::I32)));
+  EXPECT_FALSE(form(binary(BinOp::Mul, i, j)));
+  EXPECT_FALSE(form(binary(BinOp::Div, i, intImm(2))));
+  EXPECT_FALSE(form(load(0, DType::I64, i)));
+  EXPECT_FALSE(form(binary(BinOp::Mul, binary(BinOp::Mul, i, intImm(int64_t{1} << 40)), intImm(int64_t{1} << 40))));
+  EXPECT_FALSE(form(floatImm(1, DType::F32)));
+}
+
 TEST(Lowering, OneKernelPerNodeAndViewsForReshape) {
   Graph g;
   Value a = g.addInput("a", {DType::F32, {4, 6}});
