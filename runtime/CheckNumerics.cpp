@@ -29,6 +29,11 @@ public:
   void set(const std::string &name, const HostTensor &t) override { inner_->set(name, t); }
   HostTensor get(const std::string &name) const override { return inner_->get(name); }
   void *inputData(const std::string &name) override { return inner_->inputData(name); }
+  void bindRows(const std::string &name, const HostTensor &table) override {
+    Executable::bindRows(name, table); // boundRows() answers here too
+    inner_->bindRows(name, table);
+  }
+  void selectRows(const std::string &name, std::span<const int64_t> rows) override { inner_->selectRows(name, rows); }
   double compileSeconds() const override { return inner_->compileSeconds(); }
   std::string backend() const override { return inner_->backend(); }
   std::optional<StepProfile> profile() const override { return inner_->profile(); }

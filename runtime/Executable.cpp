@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 
 namespace kiln {
@@ -61,6 +62,62 @@ bool profileRequested(const CompileOptions &opt) {
 void Executable::copyFrom(const Executable &from, const std::vector<std::string> &names) {
   for (const std::string &name : names)
     set(name, from.get(name));
+}
+
+const TensorType &Executable::inputType(const std::string &name) const {
+  Node *n = graph().findSignatureNode(name);
+  KILN_USER_CHECK(n && n->kind() == OpKind::Input) << "graph @" << graph().name() << " has no input '" << name << "'";
+  return n->result().type();
+}
+
+void Executable::bindRows(const std::string &name, const HostTensor &table) {
+  const TensorType &want = inputType(name);
+  const Shape &s = want.shape, &t = table.shape();
+  KILN_USER_CHECK(!s.empty()) << "bindRows('" << name << "'): the input is " << typeString(want)
+                              << ", which has no rows to gather";
+  std::string rowsOf = std::string(dtypeName(want.dtype)) + "[N";
+  for (size_t d = 1; d < s.size(); ++d)
+    rowsOf += "," + std::to_string(s[d]);
+  KILN_USER_CHECK(t.size() == s.size() && table.dtype() == want.dtype &&
+                  std::equal(s.begin() + 1, s.end(), t.begin() + 1))
+      << "bindRows('" << name << "'): rows for the input " << typeString(want) << " are a table " << rowsOf << "], got "
+      << typeString(table.type());
+  rowTables_[name] = table;
+}
+
+const HostTensor *Executable::boundRows(const std::string &name) const {
+  auto it = rowTables_.find(name);
+  return it == rowTables_.end() ? nullptr : &it->second;
+}
+
+const HostTensor &Executable::rowsToSelect(const std::string &name, std::span<const int64_t> rows) const {
+  const HostTensor *table = boundRows(name);
+  KILN_USER_CHECK(table) << "selectRows('" << name << "'): no table is bound to it (bindRows)";
+  const int64_t batch = inputType(name).shape[0], n = table->shape()[0];
+  KILN_USER_CHECK(static_cast<int64_t>(rows.size()) <= batch)
+      << "selectRows('" << name << "'): " << rows.size() << " rows for an input of " << batch;
+  for (size_t i = 0; i < rows.size(); ++i)
+    KILN_USER_CHECK(rows[i] >= 0 && rows[i] < n) << "selectRows('" << name << "'): row " << rows[i] << " (at " << i
+                                                 << ") is outside the table's " << n << " rows";
+  return *table;
+}
+
+void Executable::gatherRows(std::byte *dst, const TensorType &type, const HostTensor &table,
+                            std::span<const int64_t> rows) {
+  const size_t rowBytes = type.shape[0] ? type.byteSize() / static_cast<size_t>(type.shape[0]) : 0;
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(dst + i * rowBytes, table.bytes() + static_cast<size_t>(rows[i]) * rowBytes, rowBytes);
+  std::memset(dst + rows.size() * rowBytes, 0, type.byteSize() - rows.size() * rowBytes);
+}
+
+void Executable::selectRows(const std::string &name, std::span<const int64_t> rows) {
+  const HostTensor &table = rowsToSelect(name, rows);
+  const TensorType &type = inputType(name);
+  if (void *p = inputData(name))
+    return gatherRows(static_cast<std::byte *>(p), type, table, rows);
+  HostTensor t(type);
+  gatherRows(t.bytes(), type, table, rows);
+  set(name, t);
 }
 
 void Executable::run() {

@@ -16,9 +16,11 @@
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,26 @@ public:
   /// step's own and may hold an older value. An input not written for a step
   /// keeps its value.
   virtual void *inputData(const std::string &name) { (void)name; return nullptr; }
+  /// Keeps `table` as the rows input `name` is gathered from by selectRows():
+  /// for an input [B, d...], a table [N, d...] of the input's dtype (a data
+  /// set). The host shares the table's buffer (no copy); a GPU backend copies
+  /// it into device memory here, once, so that a step's batch is gathered on
+  /// the device and only its row numbers are uploaded. Binding again replaces
+  /// the table (a GPU uploads it again); an input whose rows were selected
+  /// keeps its value.
+  virtual void bindRows(const std::string &name, const HostTensor &table);
+  /// The table bound to input `name`, or null.
+  const HostTensor *boundRows(const std::string &name) const;
+  /// Makes input `name` of the next step rows `rows` of its bound table, in
+  /// that order, and zeros after them: at most B rows, each in [0, N). Like a
+  /// write through inputData() or set() (either takes over again after it);
+  /// a UserError names a row outside the table. The default gathers on the
+  /// host into inputData(), else through set().
+  virtual void selectRows(const std::string &name, std::span<const int64_t> rows);
+  /// Rows `rows` of `table`, then zeros, into `dst` of `type` (a [B, d...]
+  /// input): what selectRows() makes of an input, on the host.
+  static void gatherRows(std::byte *dst, const TensorType &type, const HostTensor &table,
+                         std::span<const int64_t> rows);
   /// Runs one step and waits for it (and for every step begun before): computes
   /// the outputs and applies the assigns.
   void run();
@@ -140,7 +162,14 @@ protected:
   virtual void beginStep();
   virtual void waitStep();
 
+  /// The type of input `name` (a UserError when the graph has no such input).
+  const TensorType &inputType(const std::string &name) const;
+  /// The bound table of input `name` after checking `rows` against it and
+  /// the input (UserErrors name the input, the row and the sizes).
+  const HostTensor &rowsToSelect(const std::string &name, std::span<const int64_t> rows) const;
+
 private:
+  std::map<std::string, HostTensor> rowTables_; ///< bindRows()
   std::vector<std::vector<HostTensor>> kept_; ///< outputs of steps begun by the defaults, oldest first
   /// Outputs of the step the default waitStep() finished (output() gives them).
   std::optional<std::vector<HostTensor>> waited_;

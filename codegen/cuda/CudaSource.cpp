@@ -64,6 +64,30 @@ __device__ __forceinline__ void kiln_mma_tf32(float d[4], const unsigned a[4], c
   return text;
 }
 
+const std::vector<CudaKernel> &rowGatherKernels() {
+  static const std::vector<CudaKernel> kernels = [] {
+    std::vector<CudaKernel> ks;
+    for (auto [suffix, type] : {std::pair{"u32", "unsigned"}, std::pair{"u8", "unsigned char"}}) {
+      CudaKernel k;
+      k.name = std::string("kiln_gather_rows_") + suffix;
+      k.kind = "gather";
+      k.block[0] = 256;
+      const std::string T = type;
+      k.source = "extern \"C\" __global__ void __launch_bounds__(256) " + k.name + "(const " + T +
+                 " *__restrict__ table, const long long *__restrict__ rows, " + T +
+                 " *__restrict__ out, long long count, long long total, long long width) {\n"
+                 "  const long long i = (long long)blockIdx.x * 256 + threadIdx.x;\n"
+                 "  if (i >= total) return;\n"
+                 "  const long long r = i / width;\n"
+                 "  out[i] = r < count ? table[rows[r] * width + (i - r * width)] : (" +
+                 T + ")0;\n}\n";
+      ks.push_back(std::move(k));
+    }
+    return ks;
+  }();
+  return kernels;
+}
+
 std::string CudaTranslationUnit::kernelAt(int line) const {
   std::string name = "prelude";
   for (const auto &[first, kernel] : kernelLines)

@@ -34,6 +34,13 @@ struct CudaKernel {
 /// The prelude every kernel source relies on (types, kiln_random, dtype helpers).
 const std::string &cudaPrelude();
 
+/// The row gathers of Executable::selectRows, which the runtime launches
+/// itself: out[i] = table[rows[i / width] * width + i % width] for the first
+/// count * width of `total` units, zeros after them. One moves 4-byte words
+/// (rows of a multiple of 4 bytes), one bytes. Parameters: table, row numbers
+/// (long long), out, count, total, width (the last three long long).
+const std::vector<CudaKernel> &rowGatherKernels();
+
 /// A whole program's kernels as one compilable text.
 struct CudaTranslationUnit {
   std::string text;

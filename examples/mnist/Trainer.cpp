@@ -33,34 +33,21 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 /// Images per eval step; the last partial batch is padded with zeros.
 constexpr int64_t kEvalBatch = 1000;
 
-/// Gathers rows `rows` of `from` (rows of `width` elements of T) into `to`,
-/// which holds `batch` rows; rows past rows.size() are zeros.
-template <class T>
-void gatherRows(T *to, const T *from, std::span<const int64_t> rows, int64_t width, int64_t batch) {
-  const size_t rowBytes = sizeof(T) * static_cast<size_t>(width);
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(to + static_cast<int64_t>(i) * width, from + rows[i] * width, rowBytes);
-  std::memset(to + static_cast<int64_t>(rows.size()) * width, 0, rowBytes * (batch - rows.size()));
+/// Makes input `name` of `exe`'s next step the rows `rows` of `table` (zeros
+/// after them), binding the table first unless it is bound already: a GPU
+/// backend then holds the split in device memory and gathers each batch there.
+void selectRowsOf(Executable &exe, const std::string &name, const HostTensor &table, std::span<const int64_t> rows) {
+  const HostTensor *bound = exe.boundRows(name);
+  if (!bound || bound->bytes() != table.bytes())
+    exe.bindRows(name, table);
+  exe.selectRows(name, rows);
 }
 
-/// Writes rows `rows` of split into the x and y inputs of `exe` (zeros past
-/// rows.size()): straight into the input's memory where the backend has it.
-void fillBatch(Executable &exe, const MnistSplit &split, std::span<const int64_t> rows, int64_t batch, bool labels) {
-  const int64_t pixels = split.x.numel() / std::max<int64_t>(split.size(), 1);
-  KILN_INTERNAL_CHECK(pixels == 28 * 28) << "images are not 28x28";
-  auto fill = [&](const std::string &name, const auto *from, int64_t width, TensorType type) {
-    using T = std::remove_cv_t<std::remove_pointer_t<decltype(from)>>;
-    if (void *dst = exe.inputData(name)) {
-      gatherRows(static_cast<T *>(dst), from, rows, width, batch);
-      return;
-    }
-    HostTensor t(type);
-    gatherRows(t.data<T>(), from, rows, width, batch);
-    exe.set(name, t);
-  };
-  fill("x", split.x.data<float>(), pixels, TensorType{DType::F32, Shape{batch, 1, 28, 28}});
+/// Makes rows `rows` of split the x (and y) inputs of `exe`'s next step.
+void fillBatch(Executable &exe, const MnistSplit &split, std::span<const int64_t> rows, bool labels) {
+  selectRowsOf(exe, "x", split.x, rows);
   if (labels)
-    fill("y", split.y.data<int32_t>(), 1, TensorType{DType::I32, Shape{batch}});
+    selectRowsOf(exe, "y", split.y, rows);
 }
 
 void setScalarInput(Executable &exe, const std::string &name, DType t, double v) {
@@ -109,7 +96,7 @@ Accuracy evaluate(Executable &exe, const MnistSplit &split, int64_t limit) {
   for (int64_t start = 0; start < n; start += kEvalBatch) {
     rows.resize(static_cast<size_t>(std::min(kEvalBatch, n - start)));
     std::iota(rows.begin(), rows.end(), start);
-    fillBatch(exe, split, rows, kEvalBatch, false);
+    fillBatch(exe, split, rows, false);
     exe.start();
     if (start > 0) {
       exe.wait();
@@ -205,7 +192,7 @@ public:
     Executable &exe = partial ? *trainRest_ : *train_;
     if (partial)
       copyWeights(*train_, exe); // waits for the steps in flight
-    fillBatch(exe, split, rows, static_cast<int64_t>(rows.size()), true);
+    fillBatch(exe, split, rows, true);
     setScalarInput(exe, "key", DType::I64, static_cast<double>(globalStep));
     setScalarInput(exe, "lr", DType::F32, built_.learningRate);
     exe.start();
@@ -224,6 +211,18 @@ public:
   /// One step on `rows`, waited for; returns (loss, correct count).
   std::pair<double, double> step(const MnistSplit &split, std::span<const int64_t> rows, int64_t globalStep) {
     return finish(begin(split, rows, globalStep));
+  }
+
+  /// Binds the splits to the steps that read them (a GPU uploads them here,
+  /// once): the training images and labels to the train steps, the test
+  /// images to the eval step.
+  void bindData(const MnistData &data) {
+    for (Executable *e : {train_.get(), trainRest_.get()})
+      if (e) {
+        e->bindRows("x", data.train.x);
+        e->bindRows("y", data.train.y);
+      }
+    eval_->bindRows("x", data.test.x);
   }
 
   /// Makes the eval step see the current weights.
@@ -317,6 +316,7 @@ TrainReport trainMnist(const TrainOptions &opt, const MnistData &data, std::ostr
   KILN_USER_CHECK(opt.epochs >= 0) << "--epochs must not be negative, got " << opt.epochs;
   const int64_t n = opt.limitTrain > 0 ? std::min(opt.limitTrain, data.train.size()) : data.train.size();
   Session s(opt, n);
+  s.bindData(data);
   out << s.model().summary() << "\n";
   if (opt.verbose)
     out << "compiled train and eval steps for '" << opt.device << "' in " << fixed(s.compileSeconds(), 2) << " s\n";
@@ -431,7 +431,7 @@ double benchmarkTrainStep(const TrainOptions &opt, const MnistData &data, int st
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  // Each step written, run and read before the next one begins.
+  // Each step begun (its batch selected), run and read before the next one begins.
   std::vector<double> ms;
   int64_t done = 0;
   for (int i = -3; i < steps; ++i, ++done) {

@@ -15,18 +15,22 @@
 // stream instead. Every kernel but a step's first is a programmatic dependent
 // launch of the one before it on sm_90+ (KILN_CUDA_PDL=0: plain launches), so
 // the GPU schedules it while that one runs; its threads wait in
-// kiln_pdl_enter (the prelude) until it has finished. Kernels use no atomics,
-// so a step is bitwise reproducible.
+// kiln_pdl_enter (the prelude) until it has finished. No sum depends on
+// timing (the one atomic, a split-K tile's counter, picks which block sums,
+// not the order), so a step is bitwise reproducible. An input gathered from a
+// bound table (selectRows) uploads its row numbers only: a gather kernel on
+// the upload stream writes its rows into the slot's device inputs.
 // Nothing is allocated, compiled or captured in a step. Profiling
 // (KILN_PROFILE=1) launches one kernel at a time between timing events.
 #include "codegen/cuda/CudaLower.h"
 #include "ir/Error.h"
+#include "runtime/ArenaPlan.h"
 #include "runtime/Backends.h"
 #include "runtime/cuda/CudaCompile.h"
 #include "runtime/cuda/CudaDriver.h"
+#include "runtime/cuda/CudaInputs.h"
 #include "runtime/cuda/Emulator.h"
 #include "runtime/cuda/Nvrtc.h"
-#include "runtime/ArenaPlan.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -48,8 +52,6 @@ struct Step {
 
 /// One of the two slots steps run in, in turn.
 struct Slot {
-  std::byte *staging = nullptr; ///< pinned: the inputs as the host writes them
-  CUdeviceptr inputs = 0;       ///< their device copy, which the kernels read
   std::byte *back = nullptr;    ///< pinned: label statuses and outputs, copied back within the step
   std::vector<Step> steps;      ///< the launches, with this slot's input pointers
   CUgraph graph = nullptr;
@@ -96,14 +98,16 @@ public:
     if (arch.empty())
       arch = "sm_90";
     prog_ = lowerCuda(*graph_, lo);
-    CudaTranslationUnit tu = makeTranslationUnit(prog_.kernels);
+    std::vector<CudaKernel> kernels = prog_.kernels; // and the runtime's own
+    kernels.insert(kernels.end(), rowGatherKernels().begin(), rowGatherKernels().end());
+    CudaTranslationUnit tu = makeTranslationUnit(kernels);
     if (!opt.dumpDir.empty())
       dumpCudaProgram(prog_, tu, arch, opt.dumpDir);
     bool fromCache = false;
     // The emulated driver (KILN_CUDA_EMULATOR) loads host code instead of a CUBIN.
     std::vector<char> cubin =
         driverIsEmulator() && !compileOnly_
-            ? emulatorImage(tu, prog_.kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
+            ? emulatorImage(tu, kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
             : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
     layout_ = planCudaArena(prog_);
@@ -123,9 +127,8 @@ public:
          << " (" << (driverIsEmulator() && !compileOnly_ ? "emulator library " : "cubin ")
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
-        os << ", inputs 2 x " << inputBytes_ << " bytes, device " << deviceName_
-           << (useGraph_ ? ", graph replay" : ", stream launches")
-           << (pdl_ ? ", programmatic dependent launches" : "")
+        os << ", inputs 2 x " << in_->bytes() << " bytes, device " << deviceName_
+           << (useGraph_ ? ", graph replay" : ", stream launches") << (pdl_ ? ", programmatic dependent launches" : "")
            << (profile_ ? ", profiled" : "");
       os << ", " << seconds_ << " s\n";
     }
@@ -158,9 +161,11 @@ public:
         d.cuStreamDestroy_v2(s);
     if (module_)
       d.cuModuleUnload(module_);
-    for (CUdeviceptr p : {arena_, inputs_})
+    for (CUdeviceptr p : {arena_, inputMemory_})
       if (p)
         d.cuMemFree_v2(p);
+    if (in_)
+      in_->release();
     if (pinned_)
       d.cuMemFreeHost(pinned_);
   }
@@ -183,8 +188,8 @@ public:
     int b = signatureBuffer(name);
     HostTensor t(prog_.program.buffers[b].type);
     if (isInput(b)) { // the value the next step will read
-      int slot = written_[b] || last_ < 0 ? next_ : last_;
-      std::memcpy(t.bytes(), stagingAt(b, slot), t.byteSize());
+      int slot = in_->written(b) || last_ < 0 ? next_ : last_;
+      in_->read(b, slot, in_->gathered(b, slot) ? *boundRows(name) : HostTensor(), t.bytes());
       return t;
     }
     drain();
@@ -195,6 +200,32 @@ public:
   void *inputData(const std::string &name) override {
     int b = signatureBuffer(name);
     return isInput(b) ? nextInput(b) : nullptr;
+  }
+
+  void bindRows(const std::string &name, const HostTensor &table) override {
+    HostTensor old = boundRows(name) ? *boundRows(name) : HostTensor();
+    Executable::bindRows(name, table); // checks the table's type
+    int b = signatureBuffer(name);
+    if (!isInput(b))
+      return; // an input of no bytes
+    // If the next step would gather from the table replaced, its rows are
+    // gathered here, on the host, so that the input keeps its value.
+    int slot = in_->written(b) || last_ < 0 ? next_ : last_;
+    if (in_->gathered(b, slot)) {
+      std::vector<int64_t> rows = in_->rows(b, slot);
+      gatherRows(static_cast<std::byte *>(nextInput(b)), prog_.program.buffers[b].type, old, rows);
+    }
+    drain();
+    in_->bind(b, table);
+  }
+
+  void selectRows(const std::string &name, std::span<const int64_t> rows) override {
+    rowsToSelect(name, rows); // checks the rows
+    int b = signatureBuffer(name);
+    if (!isInput(b))
+      return;
+    KILN_CU(cuEventSynchronize, slots_[next_].uploaded); // the copy that last read the staging
+    in_->select(b, next_, rows);
   }
 
   void copyFrom(const Executable &from, const std::vector<std::string> &names) override {
@@ -249,13 +280,11 @@ protected:
     // The slot's previous step has been waited for (at most two are in flight),
     // so its staging, device inputs and read-back are free.
     Slot &s = slots_[next_];
-    // Inputs not written for this step keep the value the last step read.
-    if (last_ >= 0)
-      for (int b : inputBuffers_)
-        if (!written_[b])
-          std::memcpy(stagingAt(b, next_), stagingAt(b, last_), prog_.program.buffers[b].type.byteSize());
-    if (inputBytes_) {
-      KILN_CU(cuMemcpyHtoDAsync_v2, s.inputs, s.staging, inputBytes_, upload_);
+    // Inputs not written for this step keep the value the last step read
+    // (gathered ones: the same rows).
+    in_->begin(next_, last_);
+    if (in_->bytes()) {
+      in_->upload(next_, upload_);
       KILN_CU(cuEventRecord, s.uploaded, upload_);
       KILN_CU(cuStreamWaitEvent, stream_, s.uploaded, 0);
     }
@@ -267,7 +296,6 @@ protected:
     inFlight_.push_back(next_);
     last_ = next_;
     next_ ^= 1;
-    std::fill(written_.begin(), written_.end(), false);
   }
 
   void waitStep() override {
@@ -309,35 +337,27 @@ private:
     const Program &p = prog_.program;
     KILN_CU(cuModuleLoadData, &module_, cubin.data());
     KILN_CU(cuMemAlloc_v2, &arena_, layout_.bytes);
-    // A slot's inputs, packed, so that one copy uploads them.
-    inputAt_.assign(p.buffers.size(), -1);
-    written_.assign(p.buffers.size(), false);
-    for (size_t b = 0; b < p.buffers.size(); ++b)
-      if (p.buffers[b].role == BufferRole::Input && p.buffers[b].type.byteSize()) {
-        inputAt_[b] = static_cast<int64_t>(inputBytes_);
-        inputBuffers_.push_back(static_cast<int>(b));
-        inputBytes_ += aligned(p.buffers[b].type.byteSize());
-      }
+    in_ = std::make_unique<SlotInputs>(p);
+    in_->load(module_);
     // A slot's read-back: 16 bytes of status per label check, then the outputs.
     size_t backBytes = aligned(16 * p.checks.size());
     for (int o : p.outputs) {
       outputAt_.push_back(static_cast<int64_t>(backBytes));
       backBytes += aligned(p.buffers[o].type.byteSize());
     }
-    const size_t slotBytes = inputBytes_ + backBytes;
+    const size_t inputBytes = in_->bytes(), slotBytes = inputBytes + backBytes;
     KILN_CU(cuMemAllocHost_v2, reinterpret_cast<void **>(&pinned_), std::max<size_t>(2 * slotBytes, 1));
     std::memset(pinned_, 0, 2 * slotBytes); // zero inputs and outputs, as the zeroed arena
-    if (inputBytes_)
-      KILN_CU(cuMemAlloc_v2, &inputs_, 2 * inputBytes_);
+    if (inputBytes)
+      KILN_CU(cuMemAlloc_v2, &inputMemory_, 2 * inputBytes);
     KILN_CU(cuStreamCreate, &stream_, CU_STREAM_NON_BLOCKING);
     KILN_CU(cuStreamCreate, &upload_, CU_STREAM_NON_BLOCKING);
     KILN_CU(cuMemsetD8Async, arena_, 0, layout_.bytes, stream_);
     KILN_CU(cuStreamSynchronize, stream_);
     for (int i = 0; i < 2; ++i) {
       Slot &s = slots_[i];
-      s.staging = pinned_ + i * slotBytes;
-      s.back = s.staging + inputBytes_;
-      s.inputs = inputs_ ? inputs_ + i * inputBytes_ : 0;
+      in_->attach(i, pinned_ + i * slotBytes, inputMemory_ ? inputMemory_ + i * inputBytes : 0);
+      s.back = pinned_ + i * slotBytes + inputBytes;
       KILN_CU(cuEventCreate, &s.uploaded, CU_EVENT_DISABLE_TIMING);
       KILN_CU(cuEventCreate, &s.computed, CU_EVENT_DISABLE_TIMING);
       if (profile_) {
@@ -419,8 +439,7 @@ private:
   /// (the upload of a step still in flight) is done.
   void *nextInput(int b) {
     KILN_CU(cuEventSynchronize, slots_[next_].uploaded);
-    written_[b] = true;
-    return stagingAt(b, next_);
+    return in_->write(b, next_);
   }
   /// Waits for every step in flight (they stay to be waited for).
   void drain() const {
@@ -440,13 +459,12 @@ private:
                                       << " was compiled only (no device); it cannot run";
     currentDevice();
   }
-  bool isInput(int b) const { return inputAt_[b] >= 0; }
+  bool isInput(int b) const { return in_->has(b); }
   /// Where buffer `b` (or the input it views) is on the device in slot `slot`.
   CUdeviceptr deviceAt(int b, int slot) const {
     int s = prog_.program.storageOf(b);
-    return isInput(s) ? slots_[slot].inputs + inputAt_[s] : arena_ + layout_.offset[b];
+    return isInput(s) ? in_->device(s, slot) : arena_ + layout_.offset[b];
   }
-  std::byte *stagingAt(int b, int slot) const { return slots_[slot].staging + inputAt_[b]; }
 
   std::unique_ptr<Graph> graph_;
   CudaProgram prog_;
@@ -456,14 +474,11 @@ private:
   std::vector<double> launchMs_;   ///< profiling: each launch's milliseconds, summed over runs_
   std::string deviceName_;
   CUmodule module_ = nullptr;
-  CUdeviceptr arena_ = 0, inputs_ = 0;
+  CUdeviceptr arena_ = 0, inputMemory_ = 0; ///< the arena; both slots' device inputs
   std::byte *pinned_ = nullptr;     ///< both slots' staging and read-back
-  std::vector<int64_t> inputAt_;    ///< offset of a buffer in a slot's inputs, or -1
-  std::vector<int> inputBuffers_;   ///< the inputs with bytes
+  std::unique_ptr<SlotInputs> in_;  ///< both slots' inputs (with a device)
   std::vector<int64_t> outputAt_;   ///< offset of output i in a slot's read-back
-  size_t inputBytes_ = 0;            ///< a slot's inputs, packed
   Slot slots_[2];
-  std::vector<bool> written_;       ///< inputs written for the next step
   int next_ = 0, last_ = -1;        ///< the slot of the next step, of the last one begun
   int current_ = 0;                 ///< the slot whose outputs output() gives
   std::deque<int> inFlight_;        ///< slots of the steps begun and not waited for, oldest first
