@@ -45,7 +45,7 @@ step() { # NAME COMMAND...: runs COMMAND when NAME is selected, logging it
 
 step gpu nvidia-smi
 cuda_tests() {
-  "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*:*StepProtocol*/cuda' --gtest_brief=1 &&
+  "$bundle/tests/kiln_runtime_tests" --gtest_filter='*Cuda*:*StepProtocol*/cuda:*RowTables*/cuda' --gtest_brief=1 &&
     "$bundle/tests/kiln_examples_tests" --gtest_filter='*OnCuda' --gtest_brief=1
 }
 step tests cuda_tests
