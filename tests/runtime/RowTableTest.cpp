@@ -15,6 +15,7 @@
 #include "codegen/cuda/CudaLower.h"
 #include "runtime/cuda/CudaInputs.h"
 #endif
+#include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
 
 #include <gtest/gtest.h>
@@ -55,21 +56,8 @@ HostTensor yTable() {
   return t;
 }
 
-class RowTables : public ::testing::TestWithParam<std::string> {
+class RowTables : public EveryBackend {
 protected:
-  void SetUp() override {
-    const std::string &b = GetParam();
-    if (b == "cpu" && !hasCpuBackend())
-      GTEST_SKIP() << "built without LLVM: no cpu backend";
-    if (b == "cuda" && !hasCudaBackend())
-      GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  }
-  std::unique_ptr<Executable> compileFor(const Graph &g, bool checkNumerics = false) {
-    CompileOptions opt;
-    opt.backend = GetParam();
-    opt.checkNumerics = checkNumerics && GetParam() != "interp";
-    return compile(g, opt);
-  }
   /// Expects the outputs of a step whose x and y are rows `rows` (then zeros)
   /// of xTable(offset) and yTable().
   static void expectRows(const Executable &e, const std::vector<int64_t> &rows, const std::string &what,
@@ -88,7 +76,9 @@ protected:
 TEST_P(RowTables, SelectedRowsAreTheStepsInputs) {
   auto g = doubling();
   for (bool checked : {false, true}) {
-    auto e = compileFor(*g, checked);
+    CompileOptions opt;
+    opt.checkNumerics = checked && GetParam() != "interp";
+    auto e = compileFor(*g, opt);
     HostTensor xs = xTable(), ys = yTable();
     e->bindRows("x", xs);
     e->bindRows("y", ys);

@@ -14,6 +14,7 @@
 #include "ir/Graph.h"
 #include "runtime/Backends.h"
 #include "runtime/Executable.h"
+#include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
 
 #include <gtest/gtest.h>
@@ -64,20 +65,8 @@ double accAfter(int k) {
   return s;
 }
 
-class StepProtocol : public ::testing::TestWithParam<std::string> {
+class StepProtocol : public EveryBackend {
 protected:
-  void SetUp() override {
-    const std::string &b = GetParam();
-    if (b == "cpu" && !hasCpuBackend())
-      GTEST_SKIP() << "built without LLVM: no cpu backend";
-    if (b == "cuda" && !hasCudaBackend())
-      GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  }
-  std::unique_ptr<Executable> compileFor(const Graph &g) {
-    CompileOptions opt;
-    opt.backend = GetParam();
-    return compile(g, opt);
-  }
   /// Writes x of step k through inputData() where the backend has it, else set().
   static void writeX(Executable &e, int k, bool inPlace) {
     HostTensor x = xOf(k);

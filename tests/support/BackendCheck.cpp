@@ -2,10 +2,24 @@
 #include "tests/support/BackendCheck.h"
 
 #include "passes/Pass.h"
+#include "runtime/Backends.h"
 #include "runtime/Executable.h"
 #include "tests/support/TestSupport.h"
 
 namespace kiln::test {
+
+void EveryBackend::SetUp() {
+  const std::string &b = GetParam();
+  if (b == "cpu" && !hasCpuBackend())
+    GTEST_SKIP() << "built without LLVM: no cpu backend";
+  if (b == "cuda" && !hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+}
+
+std::unique_ptr<Executable> EveryBackend::compileFor(const Graph &g, CompileOptions opt) const {
+  opt.backend = GetParam();
+  return compile(g, opt);
+}
 
 void fuseFor(Graph &g, const std::string &backend) {
   PassManager pm;

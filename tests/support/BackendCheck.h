@@ -8,13 +8,24 @@
 
 #include "ir/Graph.h"
 #include "ir/Interpreter.h"
+#include "runtime/Executable.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace kiln::test {
+
+/// A test over backend names ("interp", "cpu", "cuda") that skips, saying
+/// why, where the backend is missing from this build or machine.
+class EveryBackend : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override;
+  /// Compiles `g` for the test's backend with `opt` (its backend replaced).
+  std::unique_ptr<Executable> compileFor(const Graph &g, CompileOptions opt = {}) const;
+};
 
 /// Runs the `fuse` pipeline on g as `backend` sees it (its fusion capabilities).
 void fuseFor(Graph &g, const std::string &backend);
