@@ -59,13 +59,15 @@ void SlotInputs::select(int b, int slot, std::span<const int64_t> rows) {
   Slot &s = slots_[slot];
   s.gathered[b] = 1;
   s.count[b] = static_cast<int64_t>(rows.size());
-  std::memcpy(s.staging + rowsAt_[b], rows.data(), rows.size_bytes());
+  if (!rows.empty()) // memcpy from the null data() of an empty span is undefined
+    std::memcpy(s.staging + rowsAt_[b], rows.data(), rows.size_bytes());
 }
 
 std::vector<int64_t> SlotInputs::rows(int b, int slot) const {
   const Slot &s = slots_[slot];
   std::vector<int64_t> r(static_cast<size_t>(s.count[b]));
-  std::memcpy(r.data(), s.staging + rowsAt_[b], sizeof(int64_t) * r.size());
+  if (!r.empty())
+    std::memcpy(r.data(), s.staging + rowsAt_[b], sizeof(int64_t) * r.size());
   return r;
 }
 
