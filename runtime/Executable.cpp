@@ -70,18 +70,32 @@ const TensorType &Executable::inputType(const std::string &name) const {
   return n->result().type();
 }
 
-void Executable::bindRows(const std::string &name, const HostTensor &table) {
+void Executable::checkRowTable(const char *what, const std::string &name, const HostTensor &table) const {
   const TensorType &want = inputType(name);
   const Shape &s = want.shape, &t = table.shape();
-  KILN_USER_CHECK(!s.empty()) << "bindRows('" << name << "'): the input is " << typeString(want)
+  KILN_USER_CHECK(!s.empty()) << what << "('" << name << "'): the input is " << typeString(want)
                               << ", which has no rows to gather";
   std::string rowsOf = std::string(dtypeName(want.dtype)) + "[N";
   for (size_t d = 1; d < s.size(); ++d)
     rowsOf += "," + std::to_string(s[d]);
   KILN_USER_CHECK(t.size() == s.size() && table.dtype() == want.dtype &&
                   std::equal(s.begin() + 1, s.end(), t.begin() + 1))
-      << "bindRows('" << name << "'): rows for the input " << typeString(want) << " are a table " << rowsOf << "], got "
+      << what << "('" << name << "'): rows for the input " << typeString(want) << " are a table " << rowsOf << "], got "
       << typeString(table.type());
+}
+
+void Executable::checkRows(const char *what, const std::string &name, const HostTensor &table,
+                           std::span<const int64_t> rows) const {
+  const int64_t batch = inputType(name).shape[0], n = table.shape()[0];
+  KILN_USER_CHECK(static_cast<int64_t>(rows.size()) <= batch)
+      << what << "('" << name << "'): " << rows.size() << " rows for an input of " << batch;
+  for (size_t i = 0; i < rows.size(); ++i)
+    KILN_USER_CHECK(rows[i] >= 0 && rows[i] < n)
+        << what << "('" << name << "'): row " << rows[i] << " (at " << i << ") is outside the table's " << n << " rows";
+}
+
+void Executable::bindRows(const std::string &name, const HostTensor &table) {
+  checkRowTable("bindRows", name, table);
   rowTables_[name] = table;
 }
 
@@ -93,12 +107,7 @@ const HostTensor *Executable::boundRows(const std::string &name) const {
 const HostTensor &Executable::rowsToSelect(const std::string &name, std::span<const int64_t> rows) const {
   const HostTensor *table = boundRows(name);
   KILN_USER_CHECK(table) << "selectRows('" << name << "'): no table is bound to it (bindRows)";
-  const int64_t batch = inputType(name).shape[0], n = table->shape()[0];
-  KILN_USER_CHECK(static_cast<int64_t>(rows.size()) <= batch)
-      << "selectRows('" << name << "'): " << rows.size() << " rows for an input of " << batch;
-  for (size_t i = 0; i < rows.size(); ++i)
-    KILN_USER_CHECK(rows[i] >= 0 && rows[i] < n) << "selectRows('" << name << "'): row " << rows[i] << " (at " << i
-                                                 << ") is outside the table's " << n << " rows";
+  checkRows("selectRows", name, *table, rows);
   return *table;
 }
 
@@ -111,7 +120,16 @@ void Executable::gatherRows(std::byte *dst, const TensorType &type, const HostTe
 }
 
 void Executable::selectRows(const std::string &name, std::span<const int64_t> rows) {
-  const HostTensor &table = rowsToSelect(name, rows);
+  hostRows(name, rowsToSelect(name, rows), rows);
+}
+
+void Executable::writeRows(const std::string &name, const HostTensor &table, std::span<const int64_t> rows) {
+  checkRowTable("writeRows", name, table);
+  checkRows("writeRows", name, table, rows);
+  hostRows(name, table, rows);
+}
+
+void Executable::hostRows(const std::string &name, const HostTensor &table, std::span<const int64_t> rows) {
   const TensorType &type = inputType(name);
   if (void *p = inputData(name))
     return gatherRows(static_cast<std::byte *>(p), type, table, rows);

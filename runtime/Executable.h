@@ -118,6 +118,11 @@ public:
   /// a UserError names a row outside the table. The default gathers on the
   /// host into inputData(), else through set().
   virtual void selectRows(const std::string &name, std::span<const int64_t> rows);
+  /// Writes rows `rows` of `table` (rows as bindRows() takes them, not
+  /// bound), then zeros, into input `name` of the next step, on the host
+  /// (through inputData(), else set()): for a step run too seldom to hold
+  /// its own copy of a data set on the device.
+  void writeRows(const std::string &name, const HostTensor &table, std::span<const int64_t> rows);
   /// Rows `rows` of `table`, then zeros, into `dst` of `type` (a [B, d...]
   /// input): what selectRows() makes of an input, on the host.
   static void gatherRows(std::byte *dst, const TensorType &type, const HostTensor &table,
@@ -169,6 +174,14 @@ protected:
   const HostTensor &rowsToSelect(const std::string &name, std::span<const int64_t> rows) const;
 
 private:
+  /// UserErrors, prefixed by the call `what`, for a table whose rows are not
+  /// input `name`'s, and for rows outside `table` or more than the input has.
+  void checkRowTable(const char *what, const std::string &name, const HostTensor &table) const;
+  void checkRows(const char *what, const std::string &name, const HostTensor &table,
+                 std::span<const int64_t> rows) const;
+  /// Gathers rows `rows` of `table` into input `name` on the host.
+  void hostRows(const std::string &name, const HostTensor &table, std::span<const int64_t> rows);
+
   std::map<std::string, HostTensor> rowTables_; ///< bindRows()
   std::vector<std::vector<HostTensor>> kept_; ///< outputs of steps begun by the defaults, oldest first
   /// Outputs of the step the default waitStep() finished (output() gives them).

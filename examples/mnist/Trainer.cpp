@@ -43,11 +43,20 @@ void selectRowsOf(Executable &exe, const std::string &name, const HostTensor &ta
   exe.selectRows(name, rows);
 }
 
-/// Makes rows `rows` of split the x (and y) inputs of `exe`'s next step.
-void fillBatch(Executable &exe, const MnistSplit &split, std::span<const int64_t> rows, bool labels) {
-  selectRowsOf(exe, "x", split.x, rows);
+/// Makes rows `rows` of split the x (and y) inputs of `exe`'s next step:
+/// selected from the split bound to `exe`, or, unless `resident`, written on
+/// the host.
+void fillBatch(Executable &exe, const MnistSplit &split, std::span<const int64_t> rows, bool labels,
+               bool resident = true) {
+  auto fill = [&](const std::string &name, const HostTensor &table) {
+    if (resident)
+      selectRowsOf(exe, name, table, rows);
+    else
+      exe.writeRows(name, table, rows);
+  };
+  fill("x", split.x);
   if (labels)
-    selectRowsOf(exe, "y", split.y, rows);
+    fill("y", split.y);
 }
 
 void setScalarInput(Executable &exe, const std::string &name, DType t, double v) {
@@ -192,7 +201,9 @@ public:
     Executable &exe = partial ? *trainRest_ : *train_;
     if (partial)
       copyWeights(*train_, exe); // waits for the steps in flight
-    fillBatch(exe, split, rows, true);
+    // The partial batch's step runs once per epoch: its rows are written on
+    // the host rather than from a second copy of the split on the device.
+    fillBatch(exe, split, rows, true, !partial);
     setScalarInput(exe, "key", DType::I64, static_cast<double>(globalStep));
     setScalarInput(exe, "lr", DType::F32, built_.learningRate);
     exe.start();
@@ -214,14 +225,11 @@ public:
   }
 
   /// Binds the splits to the steps that read them (a GPU uploads them here,
-  /// once): the training images and labels to the train steps, the test
-  /// images to the eval step.
+  /// once): the training images and labels to the full-batch train step, the
+  /// test images to the eval step.
   void bindData(const MnistData &data) {
-    for (Executable *e : {train_.get(), trainRest_.get()})
-      if (e) {
-        e->bindRows("x", data.train.x);
-        e->bindRows("y", data.train.y);
-      }
+    train_->bindRows("x", data.train.x);
+    train_->bindRows("y", data.train.y);
     eval_->bindRows("x", data.test.x);
   }
 

@@ -74,7 +74,6 @@ bool programmaticLaunches(const std::string &arch) {
   return enabled("KILN_CUDA_PDL") && driver().cuLaunchKernelEx && archNumber(arch) >= 90;
 }
 
-size_t aligned(size_t n) { return (n + 255) / 256 * 256; }
 
 class CudaExecutable final : public Executable {
 public:
@@ -340,10 +339,10 @@ private:
     in_ = std::make_unique<SlotInputs>(p);
     in_->load(module_);
     // A slot's read-back: 16 bytes of status per label check, then the outputs.
-    size_t backBytes = aligned(16 * p.checks.size());
+    size_t backBytes = aligned256(16 * p.checks.size());
     for (int o : p.outputs) {
       outputAt_.push_back(static_cast<int64_t>(backBytes));
-      backBytes += aligned(p.buffers[o].type.byteSize());
+      backBytes += aligned256(p.buffers[o].type.byteSize());
     }
     const size_t inputBytes = in_->bytes(), slotBytes = inputBytes + backBytes;
     KILN_CU(cuMemAllocHost_v2, reinterpret_cast<void **>(&pinned_), std::max<size_t>(2 * slotBytes, 1));

@@ -11,10 +11,6 @@
 
 namespace kiln::cuda {
 
-namespace {
-size_t aligned(size_t n) { return (n + 255) / 256 * 256; }
-} // namespace
-
 SlotInputs::SlotInputs(const Program &p) : program_(p) {
   valueAt_.assign(p.buffers.size(), -1);
   rowsAt_.assign(p.buffers.size(), -1);
@@ -23,13 +19,13 @@ SlotInputs::SlotInputs(const Program &p) : program_(p) {
     if (p.buffers[b].role == BufferRole::Input && p.buffers[b].type.byteSize()) {
       valueAt_[b] = static_cast<int64_t>(bytes_);
       buffers_.push_back(static_cast<int>(b));
-      bytes_ += aligned(p.buffers[b].type.byteSize());
+      bytes_ += aligned256(p.buffers[b].type.byteSize());
     }
   ranges_.reserve(2 * buffers_.size()); // no allocation in a step
   for (int b : buffers_)
     if (const Shape &shape = p.buffers[b].type.shape; !shape.empty()) {
       rowsAt_[b] = static_cast<int64_t>(bytes_);
-      bytes_ += aligned(sizeof(int64_t) * static_cast<size_t>(shape[0]));
+      bytes_ += aligned256(sizeof(int64_t) * static_cast<size_t>(shape[0]));
     }
 }
 

@@ -25,6 +25,9 @@
 
 namespace kiln::cuda {
 
+/// `n` rounded up to 256 bytes: the alignment of every part of a slot.
+inline size_t aligned256(size_t n) { return (n + 255) / 256 * 256; }
+
 class SlotInputs {
 public:
   /// Lays out the inputs (with bytes) of `p`.

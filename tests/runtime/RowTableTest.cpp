@@ -182,6 +182,30 @@ TEST_P(RowTables, RebindingKeepsTheValueSelectedBefore) {
   expectRows(*e, rows, "step 2, rows of the new table", 1000);
 }
 
+// writeRows() gathers rows of a table that is not bound, on the host, into
+// the next step's input: the same inputs as selectRows() of that table; it
+// checks the table and the rows as bindRows() and selectRows() do.
+TEST_P(RowTables, WrittenRowsNeedNoBoundTable) {
+  auto g = doubling();
+  auto e = compileFor(*g);
+  std::vector<int64_t> rows{3, 0, 6};
+  e->writeRows("x", xTable(), rows);
+  e->writeRows("y", yTable(), rows);
+  EXPECT_EQ(e->boundRows("x"), nullptr);
+  e->run();
+  expectRows(*e, rows, "written rows");
+  e->bindRows("x", xTable(1000));
+  e->selectRows("x", rows);
+  e->writeRows("x", xTable(), rows); // takes over from the selection
+  e->run();
+  expectRows(*e, rows, "written after a selection");
+  std::string m = userErrorOf([&] { e->writeRows("x", xTable(), std::vector<int64_t>{10}); });
+  EXPECT_NE(m.find("writeRows('x'): row 10 (at 0) is outside the table's 10 rows"), std::string::npos) << m;
+  m = userErrorOf([&] { e->writeRows("y", xTable(), rows); });
+  EXPECT_NE(m.find("writeRows('y'): rows for the input i32[4] are a table i32[N], got f32[10,3]"), std::string::npos)
+      << m;
+}
+
 TEST_P(RowTables, BadTablesAndRowsAreUserErrors) {
   auto g = doubling();
   auto e = compileFor(*g);
