@@ -9,7 +9,7 @@
 // same lowering, kernels, launch shapes, arena, staging and graph capture.
 //
 // Execution model: the blocks of a grid run one after another, the last
-// first (a GPU promises no order); the threads
+// first (a GPU promises no order; emulator::Order reverses it); the threads
 // of a block run on fibers (one stack each, switched on one OS thread), each
 // until it finishes or reaches __syncthreads or a warp shuffle, so shared
 // memory, barriers and shuffles behave as on a GPU. Kernels with neither run
@@ -31,6 +31,7 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,8 +88,21 @@ const char *imageLibrary(const void *image, uint64_t *size);
 /// The functions an image's __syncthreads and shuffles call.
 const HostHooks &hostHooks();
 
-/// Runs `f` over the grid; returns "" or why the launch failed (a barrier
-/// not every thread reaches, a shuffle with missing lanes). A `programmatic`
+/// The order in which a launch runs its blocks and the threads of a block
+/// (each thread until it finishes or waits at a barrier). A GPU promises
+/// none, so a race (a thread or block that reads what another writes, with
+/// no barrier or launch between them) shows as wrong values in one order or
+/// the other: forward runs the blocks from the last, the threads from the
+/// first; reverse runs the blocks from the first, the threads from the last.
+enum class Order { Forward, Reverse };
+
+/// Sets the order of the launches that follow; std::nullopt (and until it
+/// is set): KILN_CUDA_EMULATOR_ORDER's ("forward", the default, or "reverse").
+void setOrder(std::optional<Order> order);
+
+/// Runs `f` over the grid in the order set; returns "" or why the launch
+/// failed (a barrier not every thread reaches, a shuffle with missing lanes,
+/// an order KILN_CUDA_EMULATOR_ORDER does not name). A `programmatic`
 /// launch (a programmatic dependent launch on a GPU, which may start before
 /// the kernel before it has finished) fails unless every thread ran the
 /// grid-dependency wait (kiln_pdl_enter), the contract a GPU relies on.

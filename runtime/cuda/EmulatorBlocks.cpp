@@ -1,10 +1,10 @@
 // runtime/cuda/EmulatorBlocks.cpp - a grid's blocks on the host: threads as fibers, barriers, shuffles.
 //
-// Blocks run one after another, the last first, on the launching OS thread. A kernel that
-// neither synchronizes nor shuffles runs each thread as a plain call. Any
-// other runs every thread of a block on its own fiber (one mmap'ed stack with
-// a guard page each): the scheduler resumes every runnable fiber
-// in thread order, each runs until it finishes or waits at __syncthreads or
+// Blocks run one after another, the last first (Order::Reverse: the first first), on the
+// launching OS thread. A kernel that neither synchronizes nor shuffles runs each thread as
+// a plain call. Any other runs every thread of a block on its own fiber (one mmap'ed stack
+// with a guard page each): the scheduler resumes every runnable fiber
+// in thread order (reverse: from the last thread), each runs until it finishes or waits at __syncthreads or
 // at a shuffle's warp barrier, and then the barriers whose threads have all
 // arrived are released. A barrier that cannot be released (threads that
 // exited, or wait at another barrier) ends the launch with an error naming
@@ -19,6 +19,8 @@
 #include <ucontext.h>
 #endif
 
+#include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 
@@ -143,8 +145,9 @@ private:
 
 class Scheduler {
 public:
-  std::string run(const Function &f, const unsigned grid[3], const unsigned block[3], void **params) {
+  std::string run(const Function &f, const unsigned grid[3], const unsigned block[3], void **params, Order order) {
     fn_ = &f;
+    reverse_ = order == Order::Reverse;
     params_ = params;
     error_.clear();
     threads_ = block[0] * block[1] * block[2];
@@ -165,11 +168,13 @@ public:
       return "cannot map " + std::to_string(threads_) + " fiber stacks";
     ThreadState **current = f.current;
     ThreadState *saved = *current;
-    // Last block first: a GPU runs blocks in no set order, and this one shows
-    // a block that reads what a later block writes (two members of a launch
-    // group whose buffers share memory) as wrong values.
+    // A GPU runs blocks in no set order: the last first (forward) shows a block
+    // that reads what a later block writes (two members of a launch group whose
+    // buffers share memory) as wrong values, the first first (reverse) one that
+    // reads what an earlier block writes.
     const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
-    for (uint64_t n = blocks; n-- > 0 && error_.empty();) {
+    for (uint64_t k = 0; k < blocks && error_.empty(); ++k) {
+      uint64_t n = reverse_ ? k : blocks - 1 - k;
       Dim at{static_cast<unsigned>(n % grid[0]), static_cast<unsigned>(n / grid[0] % grid[1]),
              static_cast<unsigned>(n / (uint64_t{grid[0]} * grid[1]))};
       for (ThreadState &t : thread_)
@@ -177,8 +182,8 @@ public:
       if (fibers_)
         runFibers();
       else
-        for (unsigned i = 0; i < threads_; ++i) {
-          *current = &thread_[i];
+        for (unsigned k = 0; k < threads_; ++k) {
+          *current = &thread_[threadAt(k)];
           f.kernel.entry(params);
         }
     }
@@ -198,6 +203,9 @@ public:
   }
 
 private:
+  /// The thread run k-th: thread order, or from the last thread (reverse).
+  unsigned threadAt(unsigned k) const { return reverse_ ? threads_ - 1 - k : k; }
+
   bool makeStacks() {
     while (stacks_.size() < threads_) {
       auto s = std::make_unique<Stack>();
@@ -217,8 +225,8 @@ private:
       prepare(ctx_[i], stacks_[i]->bottom(), kStackBytes, &Scheduler::fiberMain);
     }
     while (true) {
-      for (unsigned i = 0; i < threads_; ++i)
-        if (state_[i] == At::Runnable)
+      for (unsigned k = 0; k < threads_; ++k)
+        if (unsigned i = threadAt(k); state_[i] == At::Runnable)
           toFiber(i);
       if (!release())
         return;
@@ -306,7 +314,7 @@ private:
   const Function *fn_ = nullptr;
   void **params_ = nullptr;
   unsigned threads_ = 0, running_ = 0;
-  bool fibers_ = false;
+  bool fibers_ = false, reverse_ = false;
   std::string error_;
   std::vector<At> state_;
   std::vector<unsigned long long> exchange_;
@@ -333,7 +341,25 @@ void syncwarpHook() { Scheduler::self_->wait(At::WarpBarrier); }
 thread_local unsigned long long gridWaits = 0; // threads of the running launch that waited for the grid
 void gridwaitHook() { ++gridWaits; }
 
+std::atomic<int> orderSet{-1}; // an Order, or -1: KILN_CUDA_EMULATOR_ORDER's
+
+/// The order set, else KILN_CUDA_EMULATOR_ORDER's; "" or why that names none.
+std::string currentOrder(Order *order) {
+  if (int o = orderSet.load(); o >= 0) {
+    *order = static_cast<Order>(o);
+    return "";
+  }
+  const char *e = std::getenv("KILN_CUDA_EMULATOR_ORDER");
+  std::string name = e ? e : "";
+  *order = name == "reverse" ? Order::Reverse : Order::Forward;
+  if (name.empty() || name == "forward" || name == "reverse")
+    return "";
+  return "KILN_CUDA_EMULATOR_ORDER='" + name + "' names no order of blocks and threads (forward or reverse)";
+}
+
 } // namespace
+
+void setOrder(std::optional<Order> order) { orderSet.store(order ? static_cast<int>(*order) : -1); }
 
 const HostHooks &hostHooks() {
   static const HostHooks h{&syncthreadsHook, &syncwarpHook, &gridwaitHook};
@@ -343,7 +369,10 @@ const HostHooks &hostHooks() {
 std::string launch(const Function &f, const unsigned grid[3], const unsigned block[3], void **params,
                    bool programmatic) {
   gridWaits = 0;
-  std::string why = scheduler().run(f, grid, block, params);
+  Order order = Order::Forward;
+  if (std::string why = currentOrder(&order); !why.empty())
+    return why;
+  std::string why = scheduler().run(f, grid, block, params, order);
   const unsigned long long threads = 1ull * grid[0] * grid[1] * grid[2] * block[0] * block[1] * block[2];
   if (!why.empty() || !programmatic || gridWaits >= threads)
     return why;

@@ -8,7 +8,8 @@
 // launch shape over the limits), graph capture and replay, streams that run
 // their work only when waited for, events ordering two streams and timing
 // work, a launch failure reported at the wait, a programmatic dependent launch
-// that must wait for the kernel before it, a CUBIN and a host-compiler error.
+// that must wait for the kernel before it, the two orders of blocks and
+// threads, a CUBIN and a host-compiler error.
 // Expected values are computed here by hand.
 #include "ir/Error.h"
 #include "runtime/KernelCache.h"
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -129,17 +131,83 @@ TEST(CudaEmulator, SharedMemoryIsSharedWithinABlockAndBarriersOrderIt) {
       ASSERT_EQ(out[b * 256 + t], in[b * 256 + 255 - t]) << "block " << b << " thread " << t;
 }
 
-TEST(CudaEmulator, AMissingBarrierShowsAsWrongValues) {
-  // Without the barrier, thread t reads s[255 - t] before that thread wrote
-  // it (threads run in order until they wait), as a GPU race may.
+/// Launches in `order` while it lives, then in KILN_CUDA_EMULATOR_ORDER's again.
+class InOrder {
+public:
+  explicit InOrder(cuda::emulator::Order order) { cuda::emulator::setOrder(order); }
+  ~InOrder() { cuda::emulator::setOrder(std::nullopt); }
+  InOrder(const InOrder &) = delete;
+  InOrder &operator=(const InOrder &) = delete;
+};
+
+TEST(CudaEmulator, AMissingBarrierShowsAsWrongValuesInOneOrderOrTheOther) {
+  // Without the barrier, thread t reads s[255 - t] whether or not that thread
+  // has written it, as a GPU race may. Forward (threads from the first),
+  // thread 0 reads s[255] before thread 255 writes it; reverse (from the
+  // last), thread 255 reads s[0] before thread 0 writes it.
   std::vector<float> in(256);
   std::iota(in.begin(), in.end(), 1.0f);
   Buffer<float> x(in.size()), y(in.size());
   x.set(in);
   Kernel k("reverse", reverseKernel(false));
-  EXPECT_CU_OK(k.launch({1, 1, 1}, {256, 1, 1}, {x.ptr(), y.ptr()}));
-  std::vector<float> out = y.get();
-  EXPECT_NE(out[0], in[255]) << "thread 0 read a value that no earlier thread had written";
+  for (auto order : {cuda::emulator::Order::Forward, cuda::emulator::Order::Reverse}) {
+    InOrder scope(order);
+    bool forward = order == cuda::emulator::Order::Forward;
+    Buffer<float> fresh(in.size(), -1.0f);
+    std::vector<float> once = in; // new values: s[] holds what the launch before left there
+    for (float &v : once)
+      v += forward ? 1000.0f : 2000.0f;
+    x.set(once);
+    EXPECT_CU_OK(k.launch({1, 1, 1}, {256, 1, 1}, {x.ptr(), fresh.ptr()}));
+    std::vector<float> out = fresh.get();
+    unsigned early = forward ? 0 : 255; // the thread that runs first
+    EXPECT_NE(out[early], once[255 - early])
+        << (forward ? "forward" : "reverse") << ": thread " << early << " read a value not yet written";
+    unsigned late = 255 - early; // its partner ran after it had written
+    EXPECT_EQ(out[late], once[early]) << (forward ? "forward" : "reverse");
+  }
+}
+
+TEST(CudaEmulator, BlocksRunFromTheLastOrInReverseFromTheFirst) {
+  // Block b adds what block b - 1 stored, with no launch between them: a
+  // race. Run from the last, each block finds its predecessor's 0; run from
+  // the first, each finds the sum of those before it.
+  std::string src = "extern \"C\" __global__ void chain(const float *in, float *out) {\n"
+                    "  unsigned b = blockIdx.x;\n"
+                    "  out[b] = in[b] + (b > 0 ? out[b - 1] : 0.0f);\n}\n";
+  Kernel k("chain", src);
+  std::vector<float> in{1, 2, 3, 4, 5};
+  Buffer<float> x(in.size());
+  x.set(in);
+  {
+    InOrder scope(cuda::emulator::Order::Forward);
+    Buffer<float> y(in.size(), 0.0f);
+    EXPECT_CU_OK(k.launch({5, 1, 1}, {1, 1, 1}, {x.ptr(), y.ptr()}));
+    EXPECT_EQ(y.get(), (std::vector<float>{1, 2, 3, 4, 5}));
+  }
+  {
+    InOrder scope(cuda::emulator::Order::Reverse);
+    Buffer<float> y(in.size(), 0.0f);
+    EXPECT_CU_OK(k.launch({5, 1, 1}, {1, 1, 1}, {x.ptr(), y.ptr()}));
+    EXPECT_EQ(y.get(), (std::vector<float>{1, 3, 6, 10, 15}));
+  }
+}
+
+TEST(CudaEmulator, AnOrderTheEnvironmentDoesNotNameFailsTheLaunch) {
+  const char *was = std::getenv("KILN_CUDA_EMULATOR_ORDER");
+  std::string saved = was ? was : "";
+  setenv("KILN_CUDA_EMULATOR_ORDER", "sideways", 1);
+  cuda::emulator::setOrder(std::nullopt);
+  Buffer<float> x(256), y(256);
+  Kernel k("reverse", reverseKernel(true));
+  CUresult r = k.launch({1, 1, 1}, {256, 1, 1}, {x.ptr(), y.ptr()});
+  std::string why = detail(r);
+  if (was)
+    setenv("KILN_CUDA_EMULATOR_ORDER", saved.c_str(), 1);
+  else
+    unsetenv("KILN_CUDA_EMULATOR_ORDER");
+  EXPECT_NE(r, CUDA_SUCCESS);
+  EXPECT_NE(why.find("KILN_CUDA_EMULATOR_ORDER='sideways' names no order"), std::string::npos) << why;
 }
 
 TEST(CudaEmulator, WarpShufflesExchangeWithinEachWarp) {
