@@ -19,6 +19,7 @@
 // the hardware's limits, a programmatic dependent launch of a kernel whose
 // threads do not all wait for the grid before it. It is as an sm_90 device
 // with 132 multiprocessors, so kernels are lowered exactly as for an H100.
+// Its fresh device memory holds 0xff bytes (NaNs, -1s), not zeros.
 //
 // This is for testing the backend without a GPU (the test suite runs the
 // CUDA tests on it); it is slow (every thread is a function call) and its

@@ -133,8 +133,10 @@ CUresult enqueue(CUstream s, Op op) {
 }
 
 void *allocate(size_t bytes) {
-  void *p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
+  const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+  void *p = std::aligned_alloc(256, rounded);
   if (p) {
+    std::memset(p, 0xff, rounded); // not zero, as a GPU's fresh memory need not be: NaNs, -1s
     std::lock_guard lock(memoryMutex);
     allocations().insert(reinterpret_cast<uintptr_t>(p));
   }

@@ -5,8 +5,8 @@
 // launches kernels: shared memory with barriers, a barrier left out, warp
 // shuffles, multi-dimensional blocks and grids, what a GPU leaves undefined
 // (a barrier some threads never reach, a shuffle with an exited lane, a
-// launch shape over the limits), graph capture and replay, streams that run
-// their work only when waited for, events ordering two streams and timing
+// launch shape over the limits), fresh memory that is not zero, graph
+// capture and replay, streams that run their work only when waited for, events ordering two streams and timing
 // work, a launch failure reported at the wait, a programmatic dependent launch
 // that must wait for the kernel before it, the two orders of blocks and
 // threads, a CUBIN and a host-compiler error.
@@ -22,6 +22,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <numeric>
 #include <vector>
@@ -225,6 +227,23 @@ TEST(CudaEmulator, WarpShufflesExchangeWithinEachWarp) {
   for (size_t i = 0; i < in.size(); ++i) {
     size_t first = i / 32 * 32; // the sum of 32 consecutive integers from `first`
     ASSERT_EQ(out[i], static_cast<float>(32 * first + 496)) << "lane " << i;
+  }
+}
+
+TEST(CudaEmulator, FreshDeviceMemoryHoldsNaNsNotZeros) {
+  // A GPU's cuMemAlloc leaves memory as it was; here every byte is 0xff (a
+  // float NaN, an integer -1), so a kernel that reads what nothing wrote
+  // shows it rather than finding a lucky zero.
+  for (size_t n : {size_t{1}, size_t{1000}, size_t{1} << 20}) {
+    CUdeviceptr p = 0;
+    EXPECT_CU_OK(api().cuMemAlloc_v2(&p, n * sizeof(float)));
+    std::vector<float> v(n);
+    EXPECT_CU_OK(api().cuMemcpyDtoH_v2(v.data(), p, n * sizeof(float)));
+    EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](float x) { return std::isnan(x); })) << n << " floats";
+    std::vector<int32_t> i(n);
+    EXPECT_CU_OK(api().cuMemcpyDtoH_v2(i.data(), p, n * sizeof(int32_t)));
+    EXPECT_EQ(std::count(i.begin(), i.end(), -1), static_cast<long>(n)) << n << " ints";
+    EXPECT_CU_OK(api().cuMemFree_v2(p));
   }
 }
 
