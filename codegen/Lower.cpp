@@ -6,6 +6,8 @@
 // body allows: its elementwise and layout members are inlined into their
 // consumers, a heavy member followed by an elementwise chain stores through
 // that chain (epilogue), and outputs of equal shape share one loop nest.
+// The CPU and CUDA lowerings share this walk (lower::walkGraph); each gives
+// its own patterns for heavy ops (lower::Walk).
 #include "codegen/LowerContext.h"
 
 #include "ir/Error.h"
@@ -55,7 +57,6 @@ std::string printProgram(const Program &p) {
 }
 
 namespace lower {
-namespace {
 
 std::string valueName(Value v) {
   Node &n = *v.node;
@@ -67,14 +68,17 @@ std::string valueName(Value v) {
   return base;
 }
 
+namespace {
+
 /// A kernel copying value `src` into program buffer `dst`.
-void copyKernel(ProgramBuilder &pb, Value src, int dst, const std::string &name) {
+void copyKernel(ProgramBuilder &pb, const Walk &w, Value src, int dst, const std::string &name) {
   KernelBuilder kb(pb, name);
   const Shape &s = src.shape();
   kb.kernel.body = kb.loopNest(s, [&](const Index &idx) {
     return kir::store(kb.param(dst, true), linearIndex(idx, s), kb.valueAt(src, idx));
   });
   pb.finish(kb);
+  w.added();
 }
 
 /// Lowers one heavy (non-inline) node with the pattern of its class.
@@ -89,7 +93,7 @@ void lowerHeavy(ProgramBuilder &pb, Node &n, const std::string &name) {
   }
 }
 
-void lowerRegion(ProgramBuilder &pb, Node &region) {
+void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
   Graph &body = *region.body();
   std::string rname = region.attrs().has("name") ? region.attrs().getString("name") : "fused";
   rname += std::to_string(region.id());
@@ -98,7 +102,7 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
   // Region results live in buffers; body outputs write straight into them.
   std::vector<std::pair<Value, int>> copies;
   for (size_t j = 0; j < region.numResults(); ++j) {
-    auto own = pb.inPlace.find(region.result(j));
+    auto own = pb.inPlace.find(region.result(j)); // an update in place
     int b = own != pb.inPlace.end() ? own->second : pb.materialize(region.result(j), valueName(region.result(j)));
     if (own != pb.inPlace.end())
       pb.bindBuffer(region.result(j), b);
@@ -111,9 +115,10 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
       copies.push_back({bo, b});
   }
   pb.inlinable = [&pb](Value v) { return pb.bufferOf(v) < 0 && isInlineKind(*v.node); };
-  if (region.attrs().has("name") && region.attrs().getString("name") == "pool_grad_wgrad" &&
-      lowerPoolGradWeightGrads(pb, body, rname))
+  if (w.regionPattern && w.regionPattern(region, rname)) {
+    w.added();
     return;
+  }
   materializeHeavyOperands(pb, body, rname);
   std::set<Node *> viaEpilogue;
   int part = 0;
@@ -128,6 +133,7 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
     if (pending.empty())
       return;
     lowerElementwise(pb, pending, partName());
+    w.added();
     pending.clear();
   };
   for (Node *n : body.nodes()) {
@@ -143,14 +149,18 @@ void lowerRegion(ProgramBuilder &pb, Node &region) {
     }
     flush();
     KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
-        << "cpu backend: " << n->mnemonic() << " inside a fused region is not supported";
-    storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
-    lowerHeavy(pb, *n, partName());
+        << w.backend << " backend: " << n->mnemonic() << " inside a fused region is not supported";
+    Value out = storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
+    Node *absorbed = w.absorb ? w.absorb(body, *n, out, rname, viaEpilogue) : nullptr;
+    w.heavy(*n, partName());
+    w.added();
     pb.epilogues.erase(n->result(0));
+    if (absorbed)
+      pb.epilogues.erase(absorbed->result());
   }
   flush();
   for (auto [src, dst] : copies)
-    copyKernel(pb, src, dst, partName());
+    copyKernel(pb, w, src, dst, partName());
   pb.inlinable = [](Value) { return false; };
 }
 
@@ -289,12 +299,8 @@ void InPlaceUpdates::plan(ProgramBuilder &pb, Node &n, size_t pos) const {
   }
 }
 
-} // namespace lower
-
-Program lowerGraph(const Graph &g, const LowerOptions &opt) {
-  using namespace lower;
-  Program prog;
-  ProgramBuilder pb(prog, opt);
+void walkGraph(ProgramBuilder &pb, const Graph &g, const Walk &w) {
+  Program &prog = pb.prog;
   for (Node *n : g.inputs())
     pb.bindBuffer(n->result(), pb.addBuffer(n->name(), n->resultType(), BufferRole::Input));
   for (Node *n : g.params())
@@ -312,13 +318,13 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
     if (n->kind() == OpKind::Assign) {
       int t = pb.bufferOf(n->operand(0));
       KILN_USER_CHECK(t >= 0 && prog.buffers[t].role != BufferRole::Temp && prog.buffers[t].role != BufferRole::Input)
-          << "cpu backend: assign target is not a parameter or state";
+          << w.backend << " backend: assign target is not a parameter or state";
       assigns.push_back({t, n->operand(1)});
       continue;
     }
     if (n->kind() == OpKind::Fused) {
       auto saved = pb.inlinable;
-      lowerRegion(pb, *n);
+      lowerRegion(pb, w, *n);
       pb.inlinable = saved;
       continue;
     }
@@ -340,12 +346,14 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
       else
         pb.materialize(n->result(), name);
       lowerElementwise(pb, {n->result()}, name);
+      w.added();
       continue;
     }
     for (size_t j = 0; j < n->numResults(); ++j)
       pb.materialize(n->result(j), valueName(n->result(j)));
     auto saved = pb.inlinable;
-    lowerHeavy(pb, *n, name);
+    w.heavy(*n, name);
+    w.added();
     pb.inlinable = saved;
   }
   // Outputs and assigned values need buffers of their own, distinct from the
@@ -355,7 +363,7 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
     if (b >= 0 && prog.buffers[prog.storageOf(b)].role == BufferRole::Temp)
       return b;
     int dst = pb.addBuffer(name, v.type(), BufferRole::Temp);
-    copyKernel(pb, v, dst, name);
+    copyKernel(pb, w, v, dst, name);
     return dst;
   };
   for (size_t i = 0; i < g.outputs().size(); ++i)
@@ -363,6 +371,22 @@ Program lowerGraph(const Graph &g, const LowerOptions &opt) {
   for (auto [t, v] : assigns)
     if (pb.bufferOf(v) != t) // else updated in place
       prog.assigns.push_back({t, ownBuffer(v, std::string("assign_").append(prog.buffers[t].name))});
+}
+
+} // namespace lower
+
+Program lowerGraph(const Graph &g, const LowerOptions &opt) {
+  using namespace lower;
+  Program prog;
+  ProgramBuilder pb(prog, opt);
+  Walk w;
+  w.backend = "cpu";
+  w.heavy = [&pb](Node &n, const std::string &name) { lowerHeavy(pb, n, name); };
+  w.regionPattern = [&pb](Node &region, const std::string &rname) {
+    return region.attrs().has("name") && region.attrs().getString("name") == "pool_grad_wgrad" &&
+           lowerPoolGradWeightGrads(pb, *region.body(), rname);
+  };
+  walkGraph(pb, g, w);
   return prog;
 }
 

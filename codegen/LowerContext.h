@@ -170,6 +170,38 @@ bool lowerPoolGradWeightGrads(ProgramBuilder &pb, Graph &body, const std::string
 /// True when lowerElementwise can compute v inline (elementwise, layout, constant).
 bool isInlineKind(const Node &n);
 
+// ---- The graph walk the CPU and CUDA lowerings share (Lower.cpp) -------------
+/// How kernels and buffers name value v: its node's name, else mnemonic and
+/// id, with ".k" for result k > 0.
+std::string valueName(Value v);
+
+/// What a backend adds to the walk (walkGraph).
+struct Walk {
+  const char *backend = "cpu"; ///< named in errors
+  /// Lowers heavy node n (not elementwise, layout or a region) as kernels
+  /// named after `name`; its results have buffers or epilogues (pb.epilogues).
+  std::function<void(Node &n, const std::string &name)> heavy;
+  /// Called each time the walk has added kernels (the CUDA lowering renders them).
+  std::function<void()> added = [] {};
+  /// Lowers a fused region's whole body (named `rname`) as one pattern, once
+  /// its inputs and results are bound; false, emitting nothing, when it does
+  /// not apply (the body is then lowered op by op). Optional.
+  std::function<bool(Node &region, const std::string &rname)> regionPattern;
+  /// Heavy node n of region `body` (named `rname`) is lowered next, storing
+  /// through `out` (its epilogue's exit, else null): returns a consumer that
+  /// n's kernels compute too, added to viaEpilogue with its own epilogue
+  /// registered (erased after n), or null. Optional.
+  std::function<Node *(const Graph &body, Node &n, Value out, const std::string &rname, std::set<Node *> &viaEpilogue)>
+      absorb;
+};
+
+/// Lowers graph g into pb.prog: buffers for its inputs, params and states,
+/// kernels for each node in order (a fused region's members inlined into
+/// their consumers, a heavy member storing through the elementwise chain after
+/// it, outputs of equal shape in one loop nest, updates in place), then buffers
+/// of their own for the outputs and assigned values (copies where needed).
+void walkGraph(ProgramBuilder &pb, const Graph &g, const Walk &w);
+
 // ---- Region helpers shared by the CPU and CUDA lowerings (Lower.cpp) ---------
 /// The elementwise nodes of `body` reached from v through elementwise nodes only.
 std::set<Node *> elementwiseDependents(const Graph &body, Value v);
