@@ -16,7 +16,8 @@
 // FMA, unless TF32 is allowed (--tf32: mma.sync on tensor cores, 64x64
 // tiles). A GEMM of too few tiles for the GPU splits K: each block stores its
 // slice's partial tile, and the slices are summed in order by the tile's
-// last block (a few slices) or by a kernel of their own (many).
+// last block (a few slices) or by a kernel of their own (many; 8 warps of a
+// block each sum every 8th slice of 32 elements, then one warp adds the 8).
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -70,6 +71,66 @@ Stmt poolEpilogue(KernelBuilder &kb, const GpuGemm &g, const Expr &i, const Expr
   }
   stores.push_back(g.pool.pooled(kb, i, q, best));
   return letStmts(lets, block(std::move(stores)));
+}
+
+/// The kernel that sums the `split` slices of a GEMM's C (buffer `partial`,
+/// [split, m, n]) and stores the sum through the GEMM's epilogue. Each block
+/// takes 32 consecutive elements of C; its warp w sums slices w, w + 8, ...
+/// in order (a warp's loads are one 128-byte line of a slice), and its first
+/// warp adds the 8 warps' sums in warp order, so the order of the sum is fixed.
+/// The kernel IR reference sums each element's slices in slice order.
+void emitSliceSum(CudaBuilder &cb, const GpuGemm &g, const std::string &name, int partial, int64_t split) {
+  constexpr int kParts = kGenericBlock / 32;
+  static_assert(kParts == 8, "a block of 256 threads: 8 warps");
+  const DType t = g.dtype;
+  const std::string T = cudaType(t);
+  const int64_t elements = g.m * g.n;
+  KernelBuilder kb(cb.pb, name);
+  const int pp = kb.param(partial, false);
+  Expr o = kir::var("o"), total = kir::var("total", {t, 1});
+  Index ij = lower::unravel(o, Shape{g.m, g.n});
+  Stmt st = g.c(kb, ij[0], ij[1], total);
+  Expr ref;
+  for (int64_t q = 0; q < split; ++q) {
+    Expr x = load(pp, t, add(intImm(q * elements), o));
+    ref = ref ? add(ref, x) : x;
+  }
+  kb.kernel.body = forLoop(o, elements, ForKind::Parallel, letStmt(total, ref, st));
+
+  const bool narrow = narrowCoordinates(split * elements);
+  const std::string IT = narrow ? "int" : "long long";
+  if (narrow)
+    st = narrowIndexArithmetic(st, {{o, kir::var("o", {DType::I32, 1}), 0, elements - 1}});
+  KirRenderer rd(kb.kernel, cb.noAlias(kb));
+  const std::string vo = rd.varName(o), E = std::to_string(elements), P = std::to_string(kParts);
+  const std::string parts = std::to_string(std::min<int64_t>(split, kParts)), S = std::to_string(split);
+  std::string s = bodyOpening(rd, "KILN_KERNEL_NAME");
+  s += "  const int lane = threadIdx.x % 32, w = threadIdx.x / 32;\n";
+  s += "  const " + IT + " " + vo + " = (" + IT + ")block * 32 + lane;\n";
+  s += "  __shared__ " + T + " kiln_parts[" + P + "][32];\n";
+  s += "  if (" + vo + " < " + E + " && w < " + parts + ") {\n";
+  s += "    const " + T + " *slices = " + rd.bufferName(pp) + " + " + vo + ";\n";
+  s += "    " + T + " acc = slices[(" + IT + ")w * " + E + "];\n";
+  s += "#pragma unroll 4\n    for (" + IT + " q = w + " + P + "; q < " + S + "; q += " + P +
+       ") acc = acc + slices[q * " + E + "];\n";
+  s += "    kiln_parts[w][lane] = acc;\n  }\n";
+  s += "  __syncthreads();\n";
+  s += "  if (w != 0 || " + vo + " >= " + E + ") return;\n";
+  s += "  " + T + " sum = kiln_parts[0][lane];\n";
+  s += "  for (int p = 1; p < " + parts + "; ++p) sum = sum + kiln_parts[p][lane];\n";
+  s += "  const " + T + " " + rd.varName(total) + " = sum;\n";
+  rd.stmt(st, 1, s);
+  s += "}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kGenericBlock);
+
+  CudaKernel ck;
+  ck.kind = "splitk_sum";
+  ck.source = std::move(s);
+  ck.grid[0] = (elements + 31) / 32;
+  ck.block[0] = kGenericBlock;
+  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * kParts * 32);
+  ck.callableBody = true;
+  cb.finishSpecial(kb, std::move(ck));
+  cb.renderPending();
 }
 
 } // namespace
@@ -432,20 +493,7 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   if (split == 1 || fixup)
     return;
 
-  // Sum the slices in order, then the epilogue.
-  KernelBuilder sum(cb.pb, name + "_sum");
-  int pp = sum.param(partial, false);
-  sum.kernel.body = sum.loopNest(Shape{g.m, g.n}, [&](const Index &idx) {
-    Expr total;
-    for (int64_t q = 0; q < split; ++q) {
-      Expr at = add(mul(add(intImm(q * g.m), idx[0]), intImm(g.n)), idx[1]);
-      Expr x = load(pp, t, at);
-      total = total ? add(total, x) : x;
-    }
-    return g.c(sum, idx[0], idx[1], total);
-  });
-  cb.pb.finish(sum);
-  cb.renderPending();
+  emitSliceSum(cb, g, name + "_sum", partial, split);
 }
 
 void lowerCudaMatmul(CudaBuilder &cb, Node &n, const std::string &name) {

@@ -163,11 +163,17 @@ TEST(CudaLower, LongKWithFewTilesSplitsK) {
   g.setOutputs({g.build(OpKind::Matmul, {a, b})});
   cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
   // One tile; 264 blocks wanted but at most K/256 = 11 slices: chunk ceil(3000/11) = 273,
-  // rounded to 288 (a multiple of 16), so 11 slices (a block each); then one summing kernel.
+  // rounded to 288 (a multiple of 16), so 11 slices (a block each); then one summing kernel:
+  // a block per 32 elements of C (600: 19 blocks), warp w summing slices w and w + 8.
   ASSERT_EQ(p.kernels.size(), 2u);
   EXPECT_EQ(p.kernels[0].kind, "gemm_splitk");
   EXPECT_EQ(p.kernels[0].grid[0], 11);
-  EXPECT_EQ(p.kernels[1].kind, "generic");
+  EXPECT_EQ(p.kernels[1].kind, "splitk_sum");
+  EXPECT_EQ(p.kernels[1].grid[0], 19);
+  EXPECT_EQ(p.kernels[1].block[0], 256);
+  const std::string &sum = p.kernels[1].source;
+  EXPECT_NE(sum.find("for (int q = w + 8; q < 11; q += 8) acc = acc + slices[q * 600];"), std::string::npos) << sum;
+  EXPECT_NE(sum.find("for (int p = 1; p < 8; ++p) sum = sum + kiln_parts[p][lane];"), std::string::npos) << sum;
   bool partial = false;
   for (const ProgramBuffer &buf : p.program.buffers)
     partial |= buf.type == TensorType{DType::F32, {11, 20, 30}};
