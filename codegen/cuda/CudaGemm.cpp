@@ -15,9 +15,10 @@
 // the kernel IR of KernelBuilder::storeResult, rendered at the store. FP32
 // FMA, unless TF32 is allowed (--tf32: mma.sync on tensor cores, 64x64
 // tiles). A GEMM of too few tiles for the GPU splits K: each block stores its
-// slice's partial tile, and the slices are summed in order by the tile's
-// last block (a few slices) or by a kernel of their own (many; 8 warps of a
-// block each sum every 8th slice of 32 elements, then one warp adds the 8).
+// slice's partial tile, and the slices are summed in a fixed order: in slice
+// order by the tile's last block (a few slices), or by a kernel of their own
+// (many; 8 warps of a block each sum every 8th slice of 32 elements, then one
+// warp adds the 8 sums).
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"

@@ -1,11 +1,12 @@
 // runtime/cuda/EmulatorBlocks.cpp - a grid's blocks on the host: threads as fibers, barriers, shuffles.
 //
-// Blocks run one after another, the last first (Order::Reverse: the first first), on the
-// launching OS thread. A kernel that neither synchronizes nor shuffles runs each thread as
-// a plain call. Any other runs every thread of a block on its own fiber (one mmap'ed stack
-// with a guard page each): the scheduler resumes every runnable fiber
-// in thread order (reverse: from the last thread), each runs until it finishes or waits at __syncthreads or
-// at a shuffle's warp barrier, and then the barriers whose threads have all
+// Blocks run one after another, the last first (Order::Reverse: the first
+// first), on the launching OS thread. A kernel that neither synchronizes nor
+// shuffles runs each thread as a plain call. Any other runs every thread of a
+// block on its own fiber (one mmap'ed stack with a guard page each): the
+// scheduler resumes every runnable fiber in thread order (reverse: from the
+// last thread), each runs until it finishes or waits at __syncthreads or at a
+// shuffle's warp barrier, and then the barriers whose threads have all
 // arrived are released. A barrier that cannot be released (threads that
 // exited, or wait at another barrier) ends the launch with an error naming
 // the kernel, the block and who waits where. Shared memory is the kernel's
@@ -173,8 +174,8 @@ public:
     // buffers share memory) as wrong values, the first first (reverse) one that
     // reads what an earlier block writes.
     const uint64_t blocks = uint64_t{grid[0]} * grid[1] * grid[2];
-    for (uint64_t k = 0; k < blocks && error_.empty(); ++k) {
-      uint64_t n = reverse_ ? k : blocks - 1 - k;
+    for (uint64_t b = 0; b < blocks && error_.empty(); ++b) {
+      uint64_t n = reverse_ ? b : blocks - 1 - b;
       Dim at{static_cast<unsigned>(n % grid[0]), static_cast<unsigned>(n / grid[0] % grid[1]),
              static_cast<unsigned>(n / (uint64_t{grid[0]} * grid[1]))};
       for (ThreadState &t : thread_)

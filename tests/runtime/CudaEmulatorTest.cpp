@@ -2,14 +2,15 @@
 //
 // Each kernel is compiled for the emulator (runtime/cuda/Emulator.h) and
 // launched through the emulated driver's entry points, as CudaExecutable
-// launches kernels: shared memory with barriers, a barrier left out, warp
-// shuffles, multi-dimensional blocks and grids, what a GPU leaves undefined
-// (a barrier some threads never reach, a shuffle with an exited lane, a
-// launch shape over the limits), fresh memory that is not zero, graph
-// capture and replay, streams that run their work only when waited for, events ordering two streams and timing
-// work, a launch failure reported at the wait, a programmatic dependent launch
-// that must wait for the kernel before it, the two orders of blocks and
-// threads, a CUBIN and a host-compiler error.
+// launches kernels: shared memory with barriers, a barrier left out (in both
+// orders of threads), the two orders of blocks, warp shuffles,
+// multi-dimensional blocks and grids, what a GPU leaves undefined (a barrier
+// some threads never reach, a shuffle with an exited lane, a launch shape over
+// the limits), fresh memory that is not zero, graph capture and replay,
+// streams that run their work only when waited for, events ordering two
+// streams and timing work, a launch failure reported at the wait, a
+// programmatic dependent launch that must wait for the kernel before it, a
+// CUBIN and a host-compiler error.
 // Expected values are computed here by hand.
 #include "ir/Error.h"
 #include "runtime/KernelCache.h"
