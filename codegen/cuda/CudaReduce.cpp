@@ -4,10 +4,14 @@
 // dims, row-major) are two flat indices; lane l of o's warp folds the
 // elements r = l, l + 32, ... in order, then five xor-shuffle steps combine
 // the lanes and lane 0 stores through KernelBuilder::storeResult (so a fused
-// epilogue applies). A few outputs of long reductions take a block each: its
-// 256 threads fold r = t, t + 256, ..., each warp combines its lanes, and
-// thread 0 combines the 8 warps' results in order. The order of operations is
-// fixed, so results are bitwise reproducible. argmax keeps (value, position) pairs and prefers the
+// epilogue applies). A few outputs of long reductions take a block each, or
+// several when there are too few outputs to give every SM one (a chunk of r
+// each): its 256 threads fold r = t, t + 256, ..., each warp combines its
+// lanes, and thread 0 combines the 8 warps' results in order. Of an output's
+// chunks, the block that stores its partial result last (a counter per output
+// in a workspace buffer, left at 0 for the next step) adds the partials in
+// chunk order and stores the result. The order of operations is fixed, so
+// results are bitwise reproducible. argmax keeps (value, position) pairs and prefers the
 // smaller position on ties: the first maximum, as the interpreter defines it.
 #include "codegen/cuda/CudaLowerContext.h"
 
@@ -82,12 +86,24 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   Stmt ref = block({store(acc, zero, constant(isMax ? lowestOf(at) : 0, at)), store(arg, zero, zero),
                     forLoop(r, count, ForKind::Serial, update),
                     letStmt(res, argmax ? load(arg, DType::I64, zero) : cur, st)});
-  kb.kernel.body = forLoop(o, outs, ForKind::Parallel, alloc(acc, alloc(arg, ref)));
+  ref = forLoop(o, outs, ForKind::Parallel, alloc(acc, alloc(arg, ref)));
 
   // Few outputs of long reductions (a convolution's bias gradient: 32 sums
   // of 73,728) get a block each instead of a warp, so that more of the GPU
-  // reads them; argmax keeps a warp.
-  const bool perBlock = !argmax && count >= 4096 && outs < 8 * static_cast<int64_t>(cb.opt.smCount);
+  // reads them; argmax keeps a warp. Fewer outputs than SMs get several
+  // blocks each, a chunk of at least 4,096 values apiece.
+  const int64_t sms = cb.opt.smCount;
+  const bool perBlock = !argmax && count >= 4096 && outs < 8 * sms;
+  const int64_t chunks = perBlock ? std::clamp<int64_t>(sms / outs, 1, count / 4096) : 1;
+  const int64_t chunk = (count + chunks - 1) / chunks;
+  int partials = -1, counters = -1;
+  if (chunks > 1) { // the reference also leaves the counters at 0, as the kernel does
+    partials = kb.param(cb.pb.addBuffer(name + "_partials", TensorType{at, {outs, chunks}}, BufferRole::Temp), true);
+    counters =
+        kb.param(cb.pb.addBuffer(name + "_chunks_done", TensorType{DType::I32, {outs}}, BufferRole::Workspace), true);
+    ref = block({ref, forLoop(o, outs, ForKind::Serial, store(counters, o, intImm(0, DType::I32)))});
+  }
+  kb.kernel.body = ref;
   // Threads that fold one output, and outputs per block.
   const int64_t folders = perBlock ? 32 * kWarpsPerBlock : 32, outsPerBlock = perBlock ? 1 : kWarpsPerBlock;
   // o and r in 32 bits when they fit, and the index arithmetic over them
@@ -105,14 +121,25 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   // The body is a device function of the block index, as a generic kernel's,
   // so that a launch group (CudaGroup.cpp) can run it for a range of its blocks.
   std::string s = bodyOpening(rd, "KILN_KERNEL_NAME");
-  std::string first = perBlock ? "block" : "block * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32";
+  const std::string C = std::to_string(chunks);
+  std::string first = chunks > 1 ? "block / " + C
+                      : perBlock ? "block"
+                                 : "block * " + std::to_string(kWarpsPerBlock) + " + threadIdx.x / 32";
   s += "  const " + IT + " " + vo + " = " + first + ";\n";
   s += "  const int lane = threadIdx.x % 32;\n";
   s += "  if (" + vo + " >= " + std::to_string(outs) + suffix + ") return;\n";
   s += "  " + T + " acc = " + cudaLiteral(isMax ? lowestOf(at) : 0, at) + ";\n";
   if (argmax)
     s += "  long long arg = " + cnt + ";\n";
-  s += "  for (" + IT + " " + vr + " = " + (perBlock ? "threadIdx.x" : "lane") + "; " + vr + " < " + cnt + "; " + vr +
+  std::string from = perBlock ? "threadIdx.x" : "lane", to = cnt;
+  if (chunks > 1) { // chunk block % chunks of the output's values
+    s += "  const int chunk = (int)(block % " + C + ");\n";
+    from = "chunk * " + std::to_string(chunk) + suffix + " + threadIdx.x";
+    s += "  const " + IT + " end = chunk == " + std::to_string(chunks - 1) + " ? " + cnt + " : (chunk + 1) * " +
+         std::to_string(chunk) + suffix + ";\n";
+    to = "end";
+  }
+  s += "  for (" + IT + " " + vr + " = " + from + "; " + vr + " < " + to + "; " + vr +
        " += " + std::to_string(folders) + ") {\n";
   std::string xv = rd.expr(xs, 2, s);
   s += "    const " + T + " x = " + xv + ";\n";
@@ -138,6 +165,20 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
     s += "  if (threadIdx.x == 0) {\n    acc = warpAcc[0];\n";
     s += "    for (int w = 1; w < " + std::to_string(kWarpsPerBlock) + "; ++w) acc = " + combine("acc", "warpAcc[w]") +
          ";\n";
+    if (chunks > 1) {
+      // Thread 0 stores the chunk's partial and counts it; the block that
+      // counts last adds the partials in chunk order (read past L1) and
+      // leaves the counter at 0 for the next step.
+      const std::string part = rd.bufferName(partials), done = rd.bufferName(counters);
+      s += "    " + part + "[" + vo + " * " + C + " + chunk] = acc;\n";
+      s += "    __threadfence();\n";
+      s += "    if (atomicAdd(&" + done + "[" + vo + "], 1) != " + std::to_string(chunks - 1) + ") return;\n";
+      s += "    __threadfence();\n";
+      s += "    " + done + "[" + vo + "] = 0;\n";
+      s += "    const volatile " + T + " *parts = " + part + " + " + vo + " * " + C + ";\n";
+      s += "    acc = parts[0];\n";
+      s += "    for (int c = 1; c < " + C + "; ++c) acc = " + combine("acc", "parts[c]") + ";\n";
+    }
   } else {
     s += "  if (lane == 0) {\n";
   }
@@ -151,7 +192,7 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   CudaKernel ck;
   ck.kind = "reduce";
   ck.source = std::move(s);
-  ck.grid[0] = (outs + outsPerBlock - 1) / outsPerBlock;
+  ck.grid[0] = chunks > 1 ? outs * chunks : (outs + outsPerBlock - 1) / outsPerBlock;
   ck.block[0] = 32 * kWarpsPerBlock;
   ck.staticSharedBytes = perBlock ? static_cast<int>(dtypeSize(at) * kWarpsPerBlock) : 0;
   ck.callableBody = true;

@@ -195,7 +195,10 @@ TEST(CudaLower, ReductionIsOneWarpPerOutput) {
 
 // A convolution's bias gradient: 32 sums of 128 * 24 * 24 = 73,728 values.
 // A warp each would leave most of the GPU idle, so each output takes a
-// block: 32 blocks whose 8 warps' results thread 0 adds in order.
+// block, whose 8 warps' results thread 0 adds in order; with fewer outputs
+// than SMs, several blocks: 132 / 32 = 4 chunks of 18,432 values each. The
+// block that counts its chunk last adds the 4 partials in order and leaves
+// the output's counter (a workspace buffer) at 0.
 TEST(CudaLower, FewLongReductionsTakeABlockEach) {
   Graph g;
   Value x = g.addInput("x", f32({128, 32, 24, 24}));
@@ -206,9 +209,28 @@ TEST(CudaLower, FewLongReductionsTakeABlockEach) {
   ASSERT_EQ(p.kernels.size(), 1u);
   const CudaKernel &k = p.kernels[0];
   EXPECT_EQ(k.kind, "reduce");
-  EXPECT_EQ(k.grid[0], 32);
-  EXPECT_NE(k.source.find("for (int v_r = threadIdx.x; v_r < 73728; v_r += 256)"), std::string::npos) << k.source;
+  EXPECT_EQ(k.grid[0], 32 * 4);
+  EXPECT_NE(k.source.find("for (int v_r = chunk * 18432 + threadIdx.x; v_r < end; v_r += 256)"), std::string::npos)
+      << k.source;
   EXPECT_NE(k.source.find("for (int w = 1; w < 8; ++w) acc = acc + warpAcc[w];"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("for (int c = 1; c < 4; ++c) acc = acc + parts[c];"), std::string::npos) << k.source;
+  int counters = -1;
+  for (size_t i = 0; i < p.program.buffers.size(); ++i)
+    if (p.program.buffers[i].role == BufferRole::Workspace)
+      counters = static_cast<int>(i);
+  ASSERT_GE(counters, 0) << printProgram(p.program);
+  EXPECT_EQ(p.program.buffers[counters].type, (TensorType{DType::I32, {32}}));
+
+  // With as many outputs as SMs, or values too few for two chunks of 4,096,
+  // a block per output.
+  for (Shape s : {Shape{128, 132, 24, 24}, Shape{2, 32, 60, 60}}) {
+    Graph h;
+    h.setOutputs({h.build(OpKind::ReduceSum, {h.addInput("x", f32(s))}, at)});
+    cuda::CudaProgram q = cuda::lowerCuda(h, {/*smCount=*/132});
+    ASSERT_EQ(q.kernels.size(), 1u);
+    EXPECT_EQ(q.kernels[0].grid[0], s[1]);
+    EXPECT_EQ(q.kernels[0].source.find("atomicAdd"), std::string::npos);
+  }
 }
 
 TEST(CudaLower, DropoutUsesTheSharedGenerator) {

@@ -1,4 +1,5 @@
-// tests/runtime/CudaSplitKTest.cpp - split-K GEMMs whose last block of each tile sums the slices; f64 GEMMs.
+// tests/runtime/CudaSplitKTest.cpp - split work whose last block sums the parts: split-K GEMMs, chunked reductions; f64
+// GEMMs.
 //
 // A GEMM of few tiles and a long K is split along K; split at most 8 ways,
 // the block of a tile that stores its slice last (a counter per tile, in a
@@ -6,6 +7,8 @@
 // the result, so no second kernel is launched. The counters must be left at
 // 0 for the next step: three steps on new inputs each must all agree with the
 // product computed here in float64 (of the TF32-rounded inputs on tensor cores).
+// A reduction of fewer outputs than SMs splits each output's values into
+// chunks the same way.
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
 #include "tests/support/TestSupport.h"
@@ -16,6 +19,9 @@
 #endif
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 
 namespace kiln::test {
 namespace {
@@ -68,6 +74,60 @@ TEST(CudaMatmul, FewSplitsAreSummedByEachTilesLastBlock) {
       exe->run();
       double worst = worstProductError(exe->output(0), av, bv, m, n, k, false, false, tensorCores);
       EXPECT_LT(worst, 1e-6) << "step " << step << ", tf32 " << tensorCores;
+    }
+  }
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
+// Five sums, means and maxima over 12,800 values each (a bias gradient's
+// shape): 3 chunks per output (at least 4,096 values each, the last one
+// shorter), whose last block adds the partials. Three steps on new inputs
+// must each agree with the sums computed here in float64, so the counters
+// are back at 0 after every step.
+TEST(CudaReduce, ChunksOfFewLongReductionsAreAddedEveryStep) {
+#if KILN_WITH_CUDA
+  Graph g("chunks");
+  Value x = g.addInput("x", f32({8, 5, 40, 40}));
+  AttrMap at;
+  at.set("axes", std::vector<int64_t>{0, 2, 3});
+  g.setOutputs(
+      {g.build(OpKind::ReduceSum, {x}, at), g.build(OpKind::ReduceMean, {x}, at), g.build(OpKind::ReduceMax, {x}, at)});
+  cuda::CudaProgram p = cuda::lowerCuda(g, {/*smCount=*/132});
+  int reductions = 0;
+  for (const cuda::CudaKernel &k : p.kernels) {
+    if (k.kind != "reduce")
+      continue;
+    ++reductions;
+    EXPECT_EQ(k.grid[0], 5 * 3) << k.name;
+    EXPECT_NE(k.source.find("for (int c = 1; c < 3; ++c)"), std::string::npos) << k.source;
+  }
+  EXPECT_EQ(reductions, 3) << printProgram(p.program);
+  EXPECT_TRUE(assemblesForSm90(g));
+  if (!hasCudaBackend())
+    return;
+  CompileOptions opt;
+  opt.backend = "cuda";
+  opt.runPasses = false;
+  auto exe = compile(g, opt);
+  for (uint32_t step = 0; step < 3; ++step) {
+    HostTensor xv = randomTensor(x.type(), 60 + step, step == 1 ? -3.0 : -1.0, 1.0);
+    exe->set("x", xv);
+    exe->run();
+    for (int64_t c = 0; c < 5; ++c) {
+      double sum = 0, l1 = 0, mx = -INFINITY;
+      for (int64_t n = 0; n < 8; ++n)
+        for (int64_t i = 0; i < 1600; ++i) {
+          double v = xv.at((n * 5 + c) * 1600 + i);
+          sum += v;
+          l1 += std::abs(v);
+          mx = std::max(mx, v);
+        }
+      // float32 sums of 12,800 terms: within 1e-6 of the terms' magnitudes.
+      EXPECT_NEAR(exe->output(0).at(c), sum, 1e-6 * l1) << "step " << step << ", sum " << c;
+      EXPECT_NEAR(exe->output(1).at(c), sum / 12800, 1e-6 * l1 / 12800) << "step " << step << ", mean " << c;
+      EXPECT_EQ(exe->output(2).at(c), mx) << "step " << step << ", max " << c;
     }
   }
 #else
