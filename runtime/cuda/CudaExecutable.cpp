@@ -16,8 +16,9 @@
 // launch of the one before it on sm_90+ (KILN_CUDA_PDL=0: plain launches), so
 // the GPU schedules it while that one runs; its threads wait in
 // kiln_pdl_enter (the prelude) until it has finished. No sum depends on
-// timing (the one atomic, a split-K tile's counter, picks which block sums,
-// not the order), so a step is bitwise reproducible. An input gathered from a
+// timing (the only atomics, counters of a split-K tile's slices or of a
+// reduction's chunks, pick which block sums, not the order), so a step is
+// bitwise reproducible. An input gathered from a
 // bound table (selectRows) uploads its row numbers only: a gather kernel on
 // the upload stream writes its rows into the slot's device inputs.
 // Nothing is allocated, compiled or captured in a step. Profiling
