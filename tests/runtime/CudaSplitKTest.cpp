@@ -1,5 +1,4 @@
-// tests/runtime/CudaSplitKTest.cpp - split work whose last block sums the parts: split-K GEMMs, chunked reductions; f64
-// GEMMs.
+// tests/runtime/CudaSplitKTest.cpp - work split over blocks and summed by the last one; f64 GEMMs.
 //
 // A GEMM of few tiles and a long K is split along K; split at most 8 ways,
 // the block of a tile that stores its slice last (a counter per tile, in a
