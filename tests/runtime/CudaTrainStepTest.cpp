@@ -15,6 +15,7 @@
 
 #if KILN_WITH_CUDA
 #include "runtime/cuda/CudaCompile.h"
+#include "runtime/cuda/Emulator.h"
 #include "tests/runtime/CudaTestUtil.h"
 #endif
 
@@ -22,6 +23,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <sstream>
 
 namespace kiln::test {
@@ -89,12 +91,16 @@ TEST(CudaTrainStep, CnnMatchesInterpreter) {
 
 /// Steps `a` and `b` (two builds of m's train step) `steps` times from `env`
 /// and expects the same bits in every loss and in every parameter after.
-void expectBitwiseSameSteps(Executable &a, Executable &b, const BuiltModel &m, const TensorMap &env, int steps) {
+/// `before(0)` and `before(1)` run before each step of a and of b.
+void expectBitwiseSameSteps(
+    Executable &a, Executable &b, const BuiltModel &m, const TensorMap &env, int steps,
+    const std::function<void(int)> &before = [](int) {}) {
   for (Executable *e : {&a, &b})
     for (auto &[name, t] : env)
       e->set(name, t);
   for (int step = 0; step < steps; ++step) {
     for (Executable *e : {&a, &b}) {
+      before(e == &a ? 0 : 1);
       e->set("key", HostTensor::scalar(DType::I64, step));
       e->run();
     }
@@ -160,6 +166,25 @@ TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   expectSameBitsWithout("KILN_CUDA_PREFETCH", mnist::buildModel("cnn", 128), cudaOptions(), 2);
+}
+
+// A GPU runs the blocks of a launch in no set order. Every sum's order is
+// fixed (a split-K tile's or a chunked reduction's last block adds the parts
+// in order), so the emulator's two orders of blocks and threads give the same
+// bits, step after step.
+TEST(CudaTrainStep, EitherOrderOfBlocksGivesTheSameBits) {
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+#if KILN_WITH_CUDA
+  if (!cuda::emulatorRequested())
+    GTEST_SKIP() << "only the emulator chooses the order of blocks (KILN_CUDA_EMULATOR=1)";
+  BuiltModel m = mnist::buildModel("cnn", 128);
+  std::unique_ptr<Executable> a = compile(*m.train, cudaOptions()), b = compile(*m.train, cudaOptions());
+  using cuda::emulator::Order;
+  expectBitwiseSameSteps(*a, *b, m, stepInputs(m), 2,
+                         [](int which) { cuda::emulator::setOrder(which ? Order::Reverse : Order::Forward); });
+  cuda::emulator::setOrder(std::nullopt);
+#endif
 }
 
 } // namespace
