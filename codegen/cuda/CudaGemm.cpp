@@ -123,14 +123,8 @@ void emitSliceSum(CudaBuilder &cb, const GpuGemm &g, const std::string &name, in
   rd.stmt(st, 1, s);
   s += "}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kGenericBlock);
 
-  CudaKernel ck;
-  ck.kind = "splitk_sum";
-  ck.source = std::move(s);
-  ck.grid[0] = (elements + 31) / 32;
-  ck.block[0] = kGenericBlock;
-  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * kParts * 32);
-  ck.callableBody = true;
-  cb.finishSpecial(kb, std::move(ck));
+  const int64_t shared = static_cast<int64_t>(dtypeSize(t)) * kParts * 32;
+  cb.finishSpecial(kb, blockBodyKernel("splitk_sum", std::move(s), (elements + 31) / 32, kGenericBlock, shared));
   cb.renderPending();
 }
 
@@ -482,14 +476,12 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
   }
   o += "}\n" + bodyEntry(r, "KILN_KERNEL_NAME", threads);
 
-  CudaKernel ck;
-  ck.kind = std::string(pooled ? "gemm_pool" : split > 1 ? "gemm_splitk" : "gemm") + (tensorCores ? "_tf32" : "");
-  ck.source = std::move(o);
-  ck.grid[0] = colTiles * rowTiles * split;
-  ck.block[0] = threads;
-  ck.staticSharedBytes = static_cast<int>(dtypeSize(t) * 16 * (aStride + bStride) + (fixup ? sizeof(int) : 0));
-  ck.callableBody = true;
-  cb.finishSpecial(kb, std::move(ck));
+  const std::string kind = std::string(pooled      ? "gemm_pool"
+                                       : split > 1 ? "gemm_splitk"
+                                                   : "gemm") +
+                           (tensorCores ? "_tf32" : "");
+  const auto shared = static_cast<int64_t>(dtypeSize(t) * 16 * (aStride + bStride) + (fixup ? sizeof(int) : 0));
+  cb.finishSpecial(kb, blockBodyKernel(kind, std::move(o), colTiles * rowTiles * split, threads, shared));
   cb.renderPending();
   if (split == 1 || fixup)
     return;

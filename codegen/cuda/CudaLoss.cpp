@@ -85,13 +85,8 @@ void lowerCudaCrossEntropy(CudaBuilder &cb, Node &n, const std::string &name) {
   rd.stmt(st, 1, s);
   s += "}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kThreads);
 
-  CudaKernel ck;
-  ck.kind = "loss";
-  ck.source = std::move(s);
-  ck.block[0] = kThreads;
-  ck.staticSharedBytes = static_cast<int>((dtypeSize(t) + sizeof(long long)) * (kThreads / 32));
-  ck.callableBody = true;
-  cb.finishSpecial(kb, std::move(ck));
+  const auto shared = static_cast<int64_t>((dtypeSize(t) + sizeof(long long)) * (kThreads / 32));
+  cb.finishSpecial(kb, blockBodyKernel("loss", std::move(s), 1, kThreads, shared));
 }
 
 } // namespace kiln::cuda

@@ -189,14 +189,9 @@ void lowerCudaReduction(CudaBuilder &cb, Node &n, const std::string &name) {
   rd.stmt(st, 2, s);
   s += "  }\n}\n" + bodyEntry(rd, "KILN_KERNEL_NAME", kGenericBlock);
 
-  CudaKernel ck;
-  ck.kind = "reduce";
-  ck.source = std::move(s);
-  ck.grid[0] = chunks > 1 ? outs * chunks : (outs + outsPerBlock - 1) / outsPerBlock;
-  ck.block[0] = 32 * kWarpsPerBlock;
-  ck.staticSharedBytes = perBlock ? static_cast<int>(dtypeSize(at) * kWarpsPerBlock) : 0;
-  ck.callableBody = true;
-  cb.finishSpecial(kb, std::move(ck));
+  const int64_t blocks = chunks > 1 ? outs * chunks : (outs + outsPerBlock - 1) / outsPerBlock;
+  const int64_t shared = perBlock ? static_cast<int64_t>(dtypeSize(at)) * kWarpsPerBlock : 0;
+  cb.finishSpecial(kb, blockBodyKernel("reduce", std::move(s), blocks, 32 * kWarpsPerBlock, shared));
 }
 
 } // namespace kiln::cuda

@@ -488,4 +488,15 @@ std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threa
   return kernelOpening(symbol, r.paramList(), threads) + "  " + symbol + "_body(" + call + "blockIdx.x);\n}\n";
 }
 
+CudaKernel blockBodyKernel(std::string kind, std::string source, int64_t blocks, int threads, int64_t staticShared) {
+  CudaKernel k;
+  k.kind = std::move(kind);
+  k.source = std::move(source);
+  k.grid[0] = blocks;
+  k.block[0] = threads;
+  k.staticSharedBytes = static_cast<int>(staticShared);
+  k.callableBody = true;
+  return k;
+}
+
 } // namespace kiln::cuda

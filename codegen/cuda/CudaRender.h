@@ -77,6 +77,9 @@ inline bool narrowCoordinates(int64_t largest) { return largest < (int64_t{1} <<
 /// (CudaGroup.cpp), which calls the body for a range of its blocks.
 std::string bodyOpening(const KirRenderer &r, const std::string &symbol);
 std::string bodyEntry(const KirRenderer &r, const std::string &symbol, int threads);
+/// A kernel of that form: `source` (opening, body, entry) of `kind`, `blocks`
+/// blocks of `threads`, declaring `staticShared` bytes of shared memory.
+CudaKernel blockBodyKernel(std::string kind, std::string source, int64_t blocks, int threads, int64_t staticShared);
 /// The opening of every kernel kiln emits, up to and including its first
 /// statement: kiln_pdl_enter() (the prelude), before anything reads memory, so
 /// that it may be launched as a programmatic dependent of the kernel before it.
