@@ -125,7 +125,6 @@ void emitSliceSum(CudaBuilder &cb, const GpuGemm &g, const std::string &name, in
 
   const int64_t shared = static_cast<int64_t>(dtypeSize(t)) * kParts * 32;
   cb.finishSpecial(kb, blockBodyKernel("splitk_sum", std::move(s), (elements + 31) / 32, kGenericBlock, shared));
-  cb.renderPending();
 }
 
 } // namespace
@@ -482,7 +481,6 @@ void emitGemm(CudaBuilder &cb, const GpuGemm &g, const std::string &name) {
                            (tensorCores ? "_tf32" : "");
   const auto shared = static_cast<int64_t>(dtypeSize(t) * 16 * (aStride + bStride) + (fixup ? sizeof(int) : 0));
   cb.finishSpecial(kb, blockBodyKernel(kind, std::move(o), colTiles * rowTiles * split, threads, shared));
-  cb.renderPending();
   if (split == 1 || fixup)
     return;
 

@@ -4,7 +4,7 @@
 // epilogues and region splitting, so both backends run the same program
 // shape); this file sends heavy ops to the GPU patterns of codegen/cuda/,
 // takes a 2x2 max pool into the convolution before it, renders every kernel
-// as CUDA as soon as it is finished, and groups the launches.
+// as CUDA once the walk has added it (Walk::added), and groups the launches.
 #include "codegen/cuda/CudaLowerContext.h"
 
 #include "codegen/cuda/CudaRender.h"
@@ -80,7 +80,6 @@ void lowerHeavy(CudaBuilder &cb, Node &n, const std::string &name) {
     break;
   default: KILN_USER_ERROR() << "cuda backend: cannot lower " << n.mnemonic();
   }
-  cb.renderPending();
 }
 
 /// The max_pool2d of `body` over conv2d n's activation v (n's result, or the
