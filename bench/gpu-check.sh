@@ -12,6 +12,8 @@
 #   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
 #   plain      the same with KILN_CUDA_PDL=0 (no programmatic dependent launches: what they save)
 #   noprefetch the same with KILN_CUDA_PREFETCH=0 (GEMMs load, then multiply: what prefetch saves)
+#   separate   the same with KILN_CUDA_GRAD_UPDATE=0 (each update a kernel of its own: what
+#              storing it by its gradient's kernel saves)
 #   tf32       the same with --tf32 (tensor cores)
 #   profile    the same with KILN_PROFILE=1: each launch's GPU time, slowest first (launched one
 #              at a time between events, so the sum exceeds the replayed step)
@@ -24,7 +26,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=$(cd "${1:-$root/.carry/gpu}" && pwd)
 logs=${2:-$bundle/logs}
 mkdir -p "$logs"
-steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,plain,noprefetch,tf32,profile,epochs,compare}
+steps=${KILN_GPU_CHECK_STEPS:-gpu,tests,benchmark,plain,noprefetch,separate,tf32,profile,epochs,compare}
 
 nvrtc=$(find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu /opt /usr/local/lib -name 'libnvrtc.so.13*' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="$bundle/lib${nvrtc:+:$(dirname "$nvrtc")}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -52,6 +54,7 @@ step tests cuda_tests
 step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step plain env KILN_CUDA_PDL=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step noprefetch env KILN_CUDA_PREFETCH=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
+step separate env KILN_CUDA_GRAD_UPDATE=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step tf32 "$kiln" mnist --device cuda --tf32 --benchmark 200 --no-outputs -v
 step profile env KILN_PROFILE=1 "$kiln" mnist --device cuda --benchmark 50 --no-outputs
 step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v
@@ -59,7 +62,7 @@ step compare "$root/bench/compare_gpu.sh" 200
 
 echo "== summary (NVRTC: ${nvrtc:-not found})"
 printf '%s\n' "${summary[@]}"
-for f in benchmark plain noprefetch tf32 compare; do
+for f in benchmark plain noprefetch separate tf32 compare; do
   [ -f "$logs/$f.log" ] && grep -h '_ms_median=\|speedup\|pipelined' "$logs/$f.log" | sed "s/^/$f: /"
 done
 [ -f "$logs/profile.log" ] && grep -h -A8 '^kiln profile' "$logs/profile.log" | sed "s/^/profile: /"

@@ -242,6 +242,7 @@ Expr KernelBuilder::epilogueValue(Value v, const Index &idx, Expr acc) {
   auto e = pb.epilogues.find(v);
   if (e == pb.epilogues.end())
     return acc;
+  KILN_INTERNAL_CHECK(e->second.more.empty()) << "lowering: one value of an epilogue that stores several";
   overrides_[v] = {idx, std::move(acc)};
   memo_.clear();
   Value out = e->second.output;
@@ -260,10 +261,40 @@ Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
     return store(paramOf(v, true), linearIndex(idx, v.shape()), acc);
   }
   Value out = e->second.output;
+  if (!e->second.more.empty())
+    return storeExits(v, e->second, idx, std::move(acc));
   Expr val = epilogueValue(v, idx, std::move(acc));
   if (e->second.sink)
     return e->second.sink(idx, val);
   return store(param(e->second.outputBuffer, true), linearIndex(idx, out.shape()), val);
+}
+
+// Every exit's value is computed, from the values loaded before any store,
+// and bound to a variable; then they are stored in order. An exit may update
+// a buffer in place that another exit's value reads (an optimizer's state):
+// each is computed inline, never loaded back after a store.
+Stmt KernelBuilder::storeExits(Value v, const EpilogueInfo &e, const Index &idx, Expr acc) {
+  KILN_INTERNAL_CHECK(!e.sink) << "lowering: an epilogue of several exits into a sink";
+  std::vector<std::pair<Value, int>> exits{{e.output, e.outputBuffer}};
+  exits.insert(exits.end(), e.more.begin(), e.more.end());
+  overrides_[v] = {idx, std::move(acc)};
+  memo_.clear();
+  for (auto &[x, b] : exits)
+    forceInline_.insert(x);
+  std::vector<Expr> values, vars;
+  for (auto &[x, b] : exits) {
+    values.push_back(valueAt(x, idx));
+    vars.push_back(newVar("exit", values.back()->type));
+  }
+  overrides_.erase(v);
+  memo_.clear();
+  std::vector<Stmt> stores;
+  for (size_t k = 0; k < exits.size(); ++k)
+    stores.push_back(store(param(exits[k].second, true), linearIndex(idx, exits[k].first.shape()), vars[k]));
+  Stmt s = block(std::move(stores));
+  for (size_t k = exits.size(); k-- > 0;)
+    s = letStmt(vars[k], values[k], s);
+  return s;
 }
 
 Stmt KernelBuilder::loopNest(const Shape &shape, const std::function<Stmt(const Index &)> &body, bool parallel,

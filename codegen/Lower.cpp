@@ -150,8 +150,10 @@ void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
     flush();
     KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
         << w.backend << " backend: " << n->mnemonic() << " inside a fused region is not supported";
-    Value out = storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
-    Node *absorbed = w.absorb ? w.absorb(body, *n, out, rname, viaEpilogue) : nullptr;
+    Value out = storeThroughEpilogue(pb, body, *n, rname, viaEpilogue, w.severalExits);
+    auto several = pb.epilogues.find(n->result(0));
+    bool one = several == pb.epilogues.end() || several->second.more.empty();
+    Node *absorbed = w.absorb && one ? w.absorb(body, *n, out, rname, viaEpilogue) : nullptr;
     w.heavy(*n, partName());
     w.added();
     pb.epilogues.erase(n->result(0));
@@ -167,18 +169,21 @@ void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
 } // namespace
 
 Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
-                           std::set<Node *> &viaEpilogue) {
+                           std::set<Node *> &viaEpilogue, bool severalExits) {
   std::set<Node *> chain;
-  Value out = epilogueOutput(pb, body, h, chain);
-  if (out) {
-    pb.epilogues[h.result(0)] = {out, pb.bufferOf(out), {}};
+  std::vector<Value> exits = epilogueExits(pb, body, h, chain, severalExits);
+  if (!exits.empty()) {
+    EpilogueInfo &e = pb.epilogues[h.result(0)];
+    e = {exits[0], pb.bufferOf(exits[0]), {}, {}};
+    for (size_t k = 1; k < exits.size(); ++k)
+      e.more.push_back({exits[k], pb.bufferOf(exits[k])});
     viaEpilogue.insert(chain.begin(), chain.end());
-    return out;
+    return exits[0];
   }
   for (size_t j = 0; j < h.numResults(); ++j)
     if (pb.bufferOf(h.result(j)) < 0)
       pb.materialize(h.result(j), rname + "_" + valueName(h.result(j)));
-  return out;
+  return {};
 }
 
 void materializeHeavyOperands(ProgramBuilder &pb, const Graph &body, const std::string &rname) {
@@ -211,10 +216,12 @@ std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
   return out;
 }
 
-/// When heavy node h feeds only a same-shape elementwise chain whose one exit
-/// (a value used outside the chain) has a buffer, returns that exit: h then
-/// stores through the chain (an epilogue) and needs no buffer of its own.
-Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
+/// When heavy node h feeds only a same-shape elementwise chain whose exits
+/// (values used outside the chain) all have buffers, one exit or several where
+/// `severalExits`, returns them in body order: h then stores through the
+/// chain (an epilogue) and needs no buffer of its own.
+std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain,
+                                 bool severalExits) {
   if (h.numResults() != 1)
     return {};
   Value hv = h.result(0);
@@ -227,8 +234,10 @@ Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::
   chain = elementwiseDependents(body, hv);
   if (chain.empty())
     return {};
-  Value exit;
-  for (Node *d : chain) {
+  std::vector<Value> exits;
+  for (Node *d : body.nodes()) { // body order, so that the stores' order is fixed
+    if (!chain.count(d))
+      continue;
     if (d->resultType().shape != hv.shape())
       return {};
     for (Value o : d->operands())
@@ -241,11 +250,13 @@ Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::
       leaves |= !chain.count(u);
     if (!leaves)
       continue;
-    if (exit)
+    if (!exits.empty() && !severalExits)
       return {};
-    exit = d->result();
+    if (pb.bufferOf(d->result()) < 0)
+      return {};
+    exits.push_back(d->result());
   }
-  return exit && pb.bufferOf(exit) >= 0 ? exit : Value{};
+  return exits;
 }
 
 InPlaceUpdates::InPlaceUpdates(const Graph &g) : outputs_(g.outputs().begin(), g.outputs().end()) {
@@ -268,13 +279,22 @@ InPlaceUpdates::InPlaceUpdates(const Graph &g) : outputs_(g.outputs().begin(), g
 
 // n must be elementwise (a region of elementwise ops only, reading t at the
 // index it writes r: no layout op or broadcast between), so that its kernel
-// does every load of an element before that element's stores.
+// does every load of an element before that element's stores. A
+// "grad_update" region qualifies too when its gradient op does not read t:
+// its elementwise ops are the gradient kernel's epilogue, which loads an
+// element's operands before it stores the element (KernelBuilder::storeResult).
 void InPlaceUpdates::plan(ProgramBuilder &pb, Node &n, size_t pos) const {
   Graph *body = n.body();
+  const Node *anchor = nullptr; // a grad_update's gradient op
   if (n.kind() == OpKind::Fused) {
-    for (Node *m : body->nodes())
-      if (m->info().opClass != OpClass::Elementwise && m->kind() != OpKind::Constant)
+    bool gradUpdate = n.attrs().has("name") && n.attrs().getString("name") == "grad_update";
+    for (Node *m : body->nodes()) {
+      if (m->info().opClass == OpClass::Elementwise || m->kind() == OpKind::Constant)
+        continue;
+      if (!gradUpdate || anchor)
         return;
+      anchor = m;
+    }
   } else if (n.info().opClass != OpClass::Elementwise || n.numResults() != 1) {
     return;
   }
@@ -293,7 +313,7 @@ void InPlaceUpdates::plan(ProgramBuilder &pb, Node &n, size_t pos) const {
     for (size_t i = 0; body && i < n.numOperands(); ++i)
       if (n.operand(i) == t)
         for (Node *u : body->users(body->inputs()[i]->result()))
-          sameIndex &= u->resultType().shape == t.shape();
+          sameIndex &= u != anchor && u->resultType().shape == t.shape();
     if (sameIndex)
       pb.inPlace[r] = buffer;
   }

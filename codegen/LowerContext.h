@@ -44,6 +44,9 @@ struct EpilogueInfo {
   /// When set, the output's element idx goes here instead of outputBuffer
   /// (a kernel-local buffer of a fused consumer).
   std::function<Stmt(const Index &idx, Expr value)> sink;
+  /// Further values of the chain stored at the same index, each in its
+  /// buffer (an optimizer update's new state beside the new parameter).
+  std::vector<std::pair<Value, int>> more;
 };
 
 /// Builds a Program; owns the value bindings shared by all kernels.
@@ -110,6 +113,8 @@ public:
   Stmt makeParallel(Stmt s, double workPerIteration);
 
 private:
+  /// storeResult of v whose epilogue `e` has several exits.
+  Stmt storeExits(Value v, const EpilogueInfo &e, const Index &idx, Expr acc);
   Expr formulaValue(Node &n, size_t result, const Index &idx);
   Expr layoutValue(Node &n, const Index &idx);
   int varCounter_ = 0;
@@ -193,6 +198,10 @@ struct Walk {
   /// registered (erased after n), or null. Optional.
   std::function<Node *(const Graph &body, Node &n, Value out, const std::string &rname, std::set<Node *> &viaEpilogue)>
       absorb;
+  /// Whether a heavy op's kernels may store through an epilogue of several
+  /// exits (KernelBuilder::storeResult stores each): a "grad_update" region's
+  /// gradient through its parameter's update.
+  bool severalExits = false;
 };
 
 /// Lowers graph g into pb.prog: buffers for its inputs, params and states,
@@ -205,17 +214,20 @@ void walkGraph(ProgramBuilder &pb, const Graph &g, const Walk &w);
 // ---- Region helpers shared by the CPU and CUDA lowerings (Lower.cpp) ---------
 /// The elementwise nodes of `body` reached from v through elementwise nodes only.
 std::set<Node *> elementwiseDependents(const Graph &body, Value v);
-/// When heavy node h feeds only a same-shape elementwise chain whose one exit
-/// (a value used outside the chain) has a buffer, returns that exit (h then
-/// stores through the chain as an epilogue) and the chain in `chain`; else null.
-Value epilogueOutput(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain);
+/// When heavy node h feeds only a same-shape elementwise chain whose exits
+/// (values used outside the chain) all have buffers, one exit or several where
+/// `severalExits`, returns them in body order (h then stores through the
+/// chain as an epilogue) and the chain in `chain`; else nothing.
+std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain,
+                                 bool severalExits);
 /// Heavy node h of region `body` stores through the elementwise chain after it
-/// when it can (epilogueOutput): registers the epilogue, adds the chain to
-/// `viaEpilogue` and returns its exit. Otherwise gives h's results buffers
-/// named after region `rname` and returns null. The caller erases the epilogue
-/// once h is lowered.
+/// when it can (epilogueExits): registers the epilogue (its first exit as the
+/// output, the others as EpilogueInfo::more), adds the chain to `viaEpilogue`
+/// and returns the first exit. Otherwise gives h's results buffers named after
+/// region `rname` and returns null. The caller erases the epilogue once h is
+/// lowered.
 Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
-                           std::set<Node *> &viaEpilogue);
+                           std::set<Node *> &viaEpilogue, bool severalExits = false);
 /// Gives every elementwise value of region `body` that a matmul, conv or pool
 /// reads a temp named after region `rname`, so it is computed once and not at
 /// every read; a pool gradient's dy (readsOncePerWindow) stays inline.

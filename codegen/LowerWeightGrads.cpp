@@ -184,10 +184,13 @@ bool lowerPoolGradWeightGrads(ProgramBuilder &pb, Graph &body, const std::string
   KernelBuilder kb(pb, name);
   int dzl = kb.local("dz", t, channels * hw), bsum = kb.local("bsum", t, channels * lanes);
   // The masked gradient of one image goes to dzl (channel, row, column).
-  pb.epilogues[pool->result()] = {dz, -1, [dzl, h, w](const Index &idx, Expr v) {
+  pb.epilogues[pool->result()] = {dz,
+                                  -1,
+                                  [dzl, h, w](const Index &idx, Expr v) {
                                     return store(dzl, add(mul(add(mul(idx[1], intImm(h)), idx[2]), intImm(w)), idx[3]),
                                                  std::move(v));
-                                  }};
+                                  },
+                                  {}};
   DyRow dyRow = [&](const Expr &, const Expr &o, const Expr &oh, const Expr &ow) {
     return load(dzl, t, add(mul(add(mul(o, intImm(h)), oh), intImm(w)), ow), static_cast<int>(kRowLanes));
   };

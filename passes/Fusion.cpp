@@ -10,6 +10,7 @@
 #include "passes/Rewrite.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace kiln {
 
@@ -32,6 +33,8 @@ bool FusionCaps::supports(std::string_view p) const {
     return poolGradWeightGrads;
   if (p == "optimizer_update")
     return optimizerUpdate;
+  if (p == "grad_update")
+    return gradUpdate;
   if (p == "elementwise")
     return elementwise;
   return false;
@@ -55,6 +58,11 @@ FusionCaps fusionCaps(std::string_view backend) {
   // CNN's step, measured: +0.3 ms each); on a GPU they are free and the
   // kernel they save is a launch.
   c.convDropout = c.poolGradDropout = backend != "cpu";
+  // The CUDA lowering stores an update through its gradient's epilogue
+  // (KILN_CUDA_GRAD_UPDATE=0: the update a kernel of its own, to compare; the
+  // same bits). The CPU's weight-gradient kernels keep their plain stores.
+  const char *separate = std::getenv("KILN_CUDA_GRAD_UPDATE");
+  c.gradUpdate = backend == "interp" || (backend == "cuda" && !(separate && std::string_view(separate) == "0"));
   return c;
 }
 

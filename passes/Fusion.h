@@ -23,6 +23,9 @@
 //                             softmax_cross_entropy_grad reading the same logits (one row pass)
 //      "bias_grad"            elementwise producers, then ONE reduce_sum last (input fusion)
 //      "optimizer_update"     elementwise ops computing new parameter/state values (several outputs)
+//      "grad_update"          matmul | conv2d_filter_grad | reduce_sum | reduce_mean computing a
+//                             parameter's gradient (read by nothing else), then the elementwise ops
+//                             of its "optimizer_update" (stored through a several-result epilogue)
 //      "elementwise"          elementwise ops and broadcasts of one iteration shape
 //    [dropout] is a trailing dropout layer that only the pattern's last result
 //    feeds (stored through the kernel's epilogue); the dropout or mul before a
@@ -35,7 +38,9 @@
 //    and "optimizer_update" bodies hold only elementwise ops and `broadcast`s whose
 //    results all have the region's iteration shape. Exceptions: "softmax_xent" holds
 //    only softmax-class ops; "bias_grad" puts its reduce_sum anchor last;
-//    "pool_grad_wgrad" ends with the filter gradient and the reduce_sum.
+//    "pool_grad_wgrad" ends with the filter gradient and the reduce_sum;
+//    "grad_update" is anchored by its gradient op (a reduction too), first where
+//    the optimizer's ops follow the backward pass (as the DSL's optimizers append them).
 //  * Splat `constant`s an op of the group reads are copied into the body (never
 //    region operands). Body inputs are arg0, arg1, ... one per region operand.
 //  * Results are exactly the member results used outside the group (by other
@@ -73,6 +78,7 @@ struct FusionCaps {
   bool convDropout = false;       ///< a trailing [dropout] joins the conv patterns
   bool poolGradDropout = false;   ///< "pool_grad_mask" may start with its gradient's dropout or mul
   bool optimizerUpdate = false;   ///< "optimizer_update"
+  bool gradUpdate = false;        ///< "grad_update" (with optimizerUpdate)
   bool elementwise = false;       ///< "elementwise"
 
   /// True when the backend supports regions named `pattern`.

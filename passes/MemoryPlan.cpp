@@ -39,8 +39,11 @@ bool canWriteOver(const Node *n, size_t i, size_t k) {
     return true;
   if (n->kind() != OpKind::Fused)
     return false;
+  // A grad_update's elementwise ops are its gradient kernel's epilogue, which
+  // loads an element's operands before it stores the element; an operand its
+  // gradient op reads is excluded below (not an elementwise user).
   const std::string &name = n->attrs().getString("name");
-  if (name != "elementwise" && name != "optimizer_update")
+  if (name != "elementwise" && name != "optimizer_update" && name != "grad_update")
     return false;
   const Graph &body = *n->body();
   Value arg = body.inputs().at(i)->result();

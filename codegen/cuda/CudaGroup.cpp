@@ -77,6 +77,33 @@ constexpr int kMaxStaticShared = 48 * 1024;
 /// more; this holds everywhere). Every parameter kiln passes is a pointer.
 constexpr size_t kMaxParamBytes = 4096;
 
+/// What a launch group holds so far, to tell whether one more kernel fits:
+/// the members' static shared memory and parameters, and no GEMM beside a
+/// kernel of more than two blocks per SM. (Members must be independent too,
+/// which the caller checks.)
+class GroupFit {
+public:
+  explicit GroupFit(int smCount) : wide_(2 * int64_t{std::max(smCount, 1)}) {}
+  /// Adds kernel k launched with `args` arguments when it fits, and says whether it did.
+  bool add(const CudaKernel &k, size_t args) {
+    int shared = shared_ + k.staticSharedBytes;
+    size_t params = params_ + args * sizeof(void *); // every parameter is a pointer
+    bool gemm = gemm_ || isGemm(k);
+    int64_t widest = std::max(widest_, isGemm(k) ? 0 : k.grid[0]); // the most blocks of a member that is no GEMM
+    if (shared > kMaxStaticShared || params > kMaxParamBytes || (gemm && widest > wide_))
+      return false;
+    shared_ = shared, params_ = params, gemm_ = gemm, widest_ = widest;
+    return true;
+  }
+
+private:
+  int64_t wide_;
+  int shared_ = 0;
+  size_t params_ = 0;
+  bool gemm_ = false;
+  int64_t widest_ = 0;
+};
+
 /// The group kernel of launches [first, last) of p.program.
 CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const std::string &name) {
   const Program &prog = p.program;
@@ -111,7 +138,7 @@ CudaKernel groupKernel(const CudaProgram &p, size_t first, size_t last, const st
 
 } // namespace
 
-void scheduleLaunches(CudaProgram &p) {
+void scheduleLaunches(CudaProgram &p, int smCount) {
   Program &prog = p.program;
   const size_t n = prog.launches.size();
   // Launch j depends on each earlier launch i it is not independent of.
@@ -147,7 +174,25 @@ void scheduleLaunches(CudaProgram &p) {
       emit(*single);
       continue;
     }
-    std::vector<size_t> run(ready.begin(), ready.end()); // mutually independent: all are ready
+    // The ready ones are mutually independent. When they would not all share
+    // one launch, those nothing waits for (a parameter's update at the end of
+    // its chain) wait for the next round, whose launch they may join, rather
+    // than take a launch of their own now.
+    std::vector<size_t> run, sinks;
+    for (size_t i : ready)
+      (after[i].empty() ? sinks : run).push_back(i);
+    if (!run.empty()) {
+      GroupFit fit(smCount);
+      bool fits = true;
+      for (size_t i : run)
+        fits = fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size()) && fits;
+      for (size_t i : sinks)
+        if (fits && fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size()))
+          run.push_back(i);
+    } else {
+      run = sinks;
+    }
+    std::sort(run.begin(), run.end());
     for (size_t i : run)
       emit(i);
   }
@@ -175,23 +220,14 @@ void groupLaunches(CudaProgram &p, int smCount) {
   for (size_t i = 0; i < prog.launches.size();) {
     size_t j = i;
     std::vector<Access> members;
-    int shared = 0;
-    size_t params = 0;
-    bool gemm = false;
-    int64_t widest = 0; // the most blocks of a member that is no GEMM
+    GroupFit fit(smCount);
     while (j < prog.launches.size() && groupable(p.kernels.at(prog.launches[j].kernel))) {
       const Launch &l = prog.launches[j];
-      const CudaKernel &k = p.kernels.at(l.kernel);
       Access a = accessOf(prog, l);
-      shared += k.staticSharedBytes;
-      params += l.args.size() * sizeof(void *); // every parameter is a pointer
-      gemm |= isGemm(k);
-      widest = std::max(widest, isGemm(k) ? 0 : k.grid[0]);
-      bool fits = shared <= kMaxStaticShared && params <= kMaxParamBytes &&
-                  !(gemm && widest > 2 * int64_t{std::max(smCount, 1)});
+      bool fits = true;
       for (const Access &m : members)
         fits &= independent(m, a);
-      if (!fits)
+      if (!fits || !fit.add(p.kernels.at(l.kernel), l.args.size()))
         break;
       members.push_back(std::move(a));
       ++j;

@@ -115,6 +115,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   w.backend = "cuda";
   w.heavy = [&cb](Node &n, const std::string &name) { lowerHeavy(cb, n, name); };
   w.added = [&cb] { cb.renderPending(); };
+  w.severalExits = true; // every GPU pattern stores through KernelBuilder::storeResult
   // A 2x2 max pool after a convolution is computed in the convolution's epilogue.
   w.absorb = [&cb](const Graph &body, Node &n, Value epilogueOut, const std::string &rname,
                    std::set<Node *> &viaEpilogue) {
@@ -128,7 +129,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   };
   lower::walkGraph(cb.pb, g, w);
   KILN_INTERNAL_CHECK(out.kernels.size() == out.program.kernels.size()) << "cuda lowering: kernels without CUDA source";
-  scheduleLaunches(out);
+  scheduleLaunches(out, opt.smCount);
   groupLaunches(out, opt.smCount);
   return out;
 }

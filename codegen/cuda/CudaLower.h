@@ -67,8 +67,9 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt = {});
 /// writing or overwriting storage an earlier one writes or reads stays after
 /// it): in rounds, every launch whose inputs are ready goes next (one that
 /// cannot join a group alone, first), so independent ones become neighbours
-/// that groupLaunches merges.
-void scheduleLaunches(CudaProgram &p);
+/// that groupLaunches merges. A launch nothing waits for that would not share
+/// its round's launch (on a GPU of `smCount` SMs) waits for a later round.
+void scheduleLaunches(CudaProgram &p, int smCount);
 
 /// Forms CudaProgram::launches (and its group kernels) from program.launches,
 /// for a GPU of `smCount` multiprocessors.

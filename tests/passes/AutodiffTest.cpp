@@ -16,16 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-
-AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> list) {
-  AttrMap a;
-  for (const auto &[name, value] : list)
-    a.set(name, value);
-  return a;
-}
-
-using Ints = std::vector<int64_t>;
-
 Value un(Graph &g, OpKind k, Value x, AttrMap a = {}) { return g.build(k, {x}, std::move(a)); }
 Value bin(Graph &g, OpKind k, Value x, Value y, AttrMap a = {}) {
   return g.build(k, {x, y}, std::move(a));

@@ -52,7 +52,8 @@ TEST(FusionTrainStep, ReportCnnFusesIntoTheExpectedRegions) {
   EXPECT_EQ(countRegions(*g, "softmax_xent"), 1u);
   EXPECT_EQ(countRegions(*g, "pool_grad_mask"), 2u);
   EXPECT_EQ(countRegions(*g, "matmul_grad_mask"), 3u);
-  EXPECT_EQ(countRegions(*g, "optimizer_update"), 12u); // 6 layers x (kernel, bias)
+  EXPECT_EQ(countRegions(*g, "grad_update"), 12u); // 6 layers x (kernel, bias), each with its gradient
+  EXPECT_EQ(countRegions(*g, "optimizer_update"), 0u);
   MemoryPlan plan = planMemory(*g);
   EXPECT_EQ(ctx.stats.at("plan-memory.arena-bytes"), static_cast<int64_t>(plan.arenaBytes));
   EXPECT_LT(plan.arenaBytes, unfused.arenaBytes);

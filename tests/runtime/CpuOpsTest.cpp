@@ -19,14 +19,6 @@
 namespace kiln::test {
 namespace {
 
-AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> kv) {
-  AttrMap m;
-  for (auto &[k, v] : kv)
-    m.set(k, v);
-  return m;
-}
-
-
 class CpuOps : public ::testing::Test {
 protected:
   void SetUp() override {

@@ -24,14 +24,6 @@
 namespace kiln::test {
 namespace {
 
-AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> kv) {
-  AttrMap m;
-  for (auto &[k, v] : kv)
-    m.set(k, v);
-  return m;
-}
-using Ints = std::vector<int64_t>;
-
 struct OpCase {
   std::string name;
   std::function<void(Graph &)> build;
@@ -296,68 +288,6 @@ TEST_P(CudaOps, MatchesInterpreter) {
 
 INSTANTIATE_TEST_SUITE_P(All, CudaOps, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<OpCase> &i) { return i.param.name; });
-
-// An update whose old value nothing reads afterwards (an optimizer's) is
-// written into the parameter or state itself, as on the cpu: no new buffer
-// and no assign, so no device-to-device copy in the step. A view of the
-// parameter read after the update keeps its assign. On a device (or the
-// emulator) three steps agree with the interpreter.
-TEST(CudaUpdates, InPlaceOnlyWhenTheOldValueIsNotReadAfter) {
-#if KILN_WITH_CUDA
-  for (bool lateRead : {false, true}) {
-    Graph g;
-    buildUpdateStep(g, lateRead);
-    fuseFor(g, "cuda");
-    cuda::CudaProgram p = cuda::lowerCuda(g);
-    std::vector<std::string> assigned;
-    for (auto [t, v] : p.program.assigns)
-      assigned.push_back(p.program.buffers[t].name);
-    EXPECT_EQ(assigned, lateRead ? std::vector<std::string>{"w"} : std::vector<std::string>{})
-        << printProgram(p.program);
-    if (hasCudaBackend())
-      expectSameSteps(g, "cuda");
-  }
-#else
-  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
-#endif
-}
-
-// A matrix updated in place (an optimizer's step on a dense layer's kernel)
-// is one thread per element: the update's iterations touch disjoint elements
-// of the buffers they read and write, so its rows and its columns both spread
-// over threads (24 x 40 = 960 elements: 4 blocks of 256), not its 24 rows
-// alone with a loop over 40 columns in each. Three steps agree with the
-// interpreter on a device (or the emulator).
-TEST(CudaUpdates, MatrixUpdatedInPlaceIsOneThreadPerElement) {
-#if KILN_WITH_CUDA
-  Graph g;
-  TensorType t{DType::F32, {24, 40}};
-  Value x = g.addInput("x", t);
-  Value w = g.addParam("w", t), s = g.addState("s", t);
-  Value ns = g.build(OpKind::Add, {g.build(OpKind::Mul, {s, g.constant(0.9, f32({}))}), g.build(OpKind::Mul, {x, x})});
-  Value step = g.build(OpKind::Div, {x, g.build(OpKind::Sqrt, {g.build(OpKind::Add, {ns, g.constant(1.0, f32({}))})})});
-  g.create(OpKind::Assign, {w, g.build(OpKind::Sub, {w, step})});
-  g.create(OpKind::Assign, {s, ns});
-  g.setOutputs({g.build(OpKind::ReduceSum, {x})});
-  fuseFor(g, "cuda");
-  cuda::CudaProgram p = cuda::lowerCuda(g);
-  EXPECT_TRUE(p.program.assigns.empty()) << printProgram(p.program);
-  int updates = 0;
-  for (const cuda::CudaKernel &k : p.kernels) {
-    if (k.kind != "generic")
-      continue;
-    ++updates;
-    EXPECT_EQ(k.grid[0], 4) << k.source;
-    EXPECT_NE(k.source.find("if (gid >= 960) return;"), std::string::npos) << k.source;
-    EXPECT_EQ(k.source.find("for ("), std::string::npos) << k.source;
-  }
-  EXPECT_EQ(updates, 1) << printProgram(p.program);
-  if (hasCudaBackend())
-    expectSameSteps(g, "cuda");
-#else
-  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
-#endif
-}
 
 // The mean cross-entropy is one block of threads on the GPU: rows spread
 // over threads (300 rows: some threads take two) and the loss agrees with the

@@ -6,8 +6,9 @@
 // with the interpreter (loss, accuracy, every updated parameter and state),
 // and two executables of the same step stay bitwise equal over a few steps
 // when one replays a CUDA graph and the other launches on the stream, when
-// one launches programmatic dependents and the other plainly, and when one's
-// GEMMs prefetch their next K slice and the other's do not.
+// one launches programmatic dependents and the other plainly, when one's
+// GEMMs prefetch their next K slice and the other's do not, and when one
+// stores each update by its gradient's kernel and the other by its own.
 #include "examples/mnist/Models.h"
 #include "runtime/Backends.h"
 #include "tests/support/BackendCheck.h"
@@ -70,13 +71,14 @@ TEST(CudaTrainStep, LaunchGroupMembersShareNoArenaBytes) {
   EXPECT_EQ(cuda::groupOverlap(p, cuda::planCudaArena(p)), "");
   std::string race = cuda::groupOverlap(p, planArena(p.program, 256)); // each launch its own time
   EXPECT_NE(race.find(" of the same launch touches as "), std::string::npos) << race;
-  // 44 kernels (the dropout layers ride in the conv, dense and pool-gradient
-  // kernels; the GEMMs split at most 8 ways sum their slices themselves); the
-  // scheduler and the groups make them 17 launches: each layer's weight and
-  // input gradients share one, with the bias gradient's reduction and an
-  // update.
-  EXPECT_EQ(p.program.launches.size(), 44u);
-  EXPECT_EQ(p.launches.size(), 17u);
+  // 32 kernels (the dropout layers ride in the conv, dense and pool-gradient
+  // kernels; the GEMMs split at most 8 ways sum their slices themselves; each
+  // parameter's update is stored by its gradient's kernel); the scheduler and
+  // the groups make them 16 launches: a layer's weight gradient shares one
+  // with the input gradient of the layer after or before it, and with bias
+  // gradients.
+  EXPECT_EQ(p.program.launches.size(), 32u);
+  EXPECT_EQ(p.launches.size(), 16u);
 #else
   GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
 #endif
@@ -166,6 +168,28 @@ TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
   expectSameBitsWithout("KILN_CUDA_PREFETCH", mnist::buildModel("cnn", 128), cudaOptions(), 2);
+}
+
+// Each parameter's update is stored by the kernel computing its gradient (a
+// grad_update region: the GEMM, the split-K sum, the reduction's last block);
+// the separate update kernels (KILN_CUDA_GRAD_UPDATE=0) compute the same
+// expressions of the same values, so the step gives the same bits.
+TEST(CudaTrainStep, UpdatesStoredByTheGradientKernelsChangeNoBit) {
+  BuiltModel m = mnist::buildModel("cnn", 128);
+  auto regions = [&] {
+    size_t n = 0;
+    std::unique_ptr<Graph> g = prepareGraph(*m.train, cudaOptions());
+    for (Node *r : g->nodes())
+      n += r->kind() == OpKind::Fused && r->attrs().getString("name") == "grad_update";
+    return n;
+  };
+  EXPECT_EQ(regions(), 12u); // every kernel and bias of the 6 layers
+  setenv("KILN_CUDA_GRAD_UPDATE", "0", 1);
+  EXPECT_EQ(regions(), 0u);
+  unsetenv("KILN_CUDA_GRAD_UPDATE");
+  if (!hasCudaBackend())
+    GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
+  expectSameBitsWithout("KILN_CUDA_GRAD_UPDATE", m, cudaOptions(), 2);
 }
 
 // A GPU runs the blocks of a launch in no set order. Every sum's order is

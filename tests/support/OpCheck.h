@@ -26,6 +26,16 @@ namespace kiln::test {
 /// The f32 tensor type of shape `s`.
 inline TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
 
+/// Attributes from name-value pairs: attrs({{"axes", Ints{0}}, {"keepdims", true}}).
+inline AttrMap attrs(std::initializer_list<std::pair<const char *, Attr>> list) {
+  AttrMap a;
+  for (const auto &[name, value] : list)
+    a.set(name, value);
+  return a;
+}
+/// An ints attribute's value.
+using Ints = std::vector<int64_t>;
+
 /// A tensor of `t` with values uniform in [lo, hi), reproducible from `seed`.
 inline HostTensor randomTensor(TensorType t, uint32_t seed, double lo = -1.0, double hi = 1.0) {
   std::mt19937 gen(seed);
