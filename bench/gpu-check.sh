@@ -12,7 +12,7 @@
 #   benchmark  kiln mnist --device cuda --benchmark 200 (median train step, batch 128)
 #   plain      the same with KILN_CUDA_PDL=0 (no programmatic dependent launches: what they save)
 #   noprefetch the same with KILN_CUDA_PREFETCH=0 (GEMMs load, then multiply: what prefetch saves)
-#   separate   the same with KILN_CUDA_GRAD_UPDATE=0 (each update a kernel of its own: what
+#   separate   the same with KILN_GRAD_UPDATE=0 (each update a kernel of its own: what
 #              storing it by its gradient's kernel saves)
 #   tf32       the same with --tf32 (tensor cores)
 #   profile    the same with KILN_PROFILE=1: each launch's GPU time, slowest first (launched one
@@ -54,7 +54,7 @@ step tests cuda_tests
 step benchmark "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step plain env KILN_CUDA_PDL=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step noprefetch env KILN_CUDA_PREFETCH=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
-step separate env KILN_CUDA_GRAD_UPDATE=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
+step separate env KILN_GRAD_UPDATE=0 "$kiln" mnist --device cuda --benchmark 200 --no-outputs -v
 step tf32 "$kiln" mnist --device cuda --tf32 --benchmark 200 --no-outputs -v
 step profile env KILN_PROFILE=1 "$kiln" mnist --device cuda --benchmark 50 --no-outputs
 step epochs "$kiln" mnist --device cuda --epochs 3 --out "$logs/run" -v

@@ -150,7 +150,7 @@ void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
     flush();
     KILN_USER_CHECK(n->info().opClass != OpClass::Region && n->info().opClass != OpClass::Effect)
         << w.backend << " backend: " << n->mnemonic() << " inside a fused region is not supported";
-    Value out = storeThroughEpilogue(pb, body, *n, rname, viaEpilogue, w.severalExits);
+    Value out = storeThroughEpilogue(pb, body, *n, rname, viaEpilogue);
     auto several = pb.epilogues.find(n->result(0));
     bool one = several == pb.epilogues.end() || several->second.more.empty();
     Node *absorbed = w.absorb && one ? w.absorb(body, *n, out, rname, viaEpilogue) : nullptr;
@@ -169,9 +169,9 @@ void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
 } // namespace
 
 Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
-                           std::set<Node *> &viaEpilogue, bool severalExits) {
+                           std::set<Node *> &viaEpilogue) {
   std::set<Node *> chain;
-  std::vector<Value> exits = epilogueExits(pb, body, h, chain, severalExits);
+  std::vector<Value> exits = epilogueExits(pb, body, h, chain);
   if (!exits.empty()) {
     EpilogueInfo &e = pb.epilogues[h.result(0)];
     e = {exits[0], pb.bufferOf(exits[0]), {}, {}};
@@ -217,11 +217,10 @@ std::set<Node *> elementwiseDependents(const Graph &body, Value v) {
 }
 
 /// When heavy node h feeds only a same-shape elementwise chain whose exits
-/// (values used outside the chain) all have buffers, one exit or several where
-/// `severalExits`, returns them in body order: h then stores through the
-/// chain (an epilogue) and needs no buffer of its own.
-std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain,
-                                 bool severalExits) {
+/// (values used outside the chain) all have buffers, returns them in body
+/// order: h then stores through the chain (an epilogue) and needs no buffer of
+/// its own.
+std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain) {
   if (h.numResults() != 1)
     return {};
   Value hv = h.result(0);
@@ -250,8 +249,6 @@ std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, No
       leaves |= !chain.count(u);
     if (!leaves)
       continue;
-    if (!exits.empty() && !severalExits)
-      return {};
     if (pb.bufferOf(d->result()) < 0)
       return {};
     exits.push_back(d->result());

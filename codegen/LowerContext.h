@@ -198,10 +198,6 @@ struct Walk {
   /// registered (erased after n), or null. Optional.
   std::function<Node *(const Graph &body, Node &n, Value out, const std::string &rname, std::set<Node *> &viaEpilogue)>
       absorb;
-  /// Whether a heavy op's kernels may store through an epilogue of several
-  /// exits (KernelBuilder::storeResult stores each): a "grad_update" region's
-  /// gradient through its parameter's update.
-  bool severalExits = false;
 };
 
 /// Lowers graph g into pb.prog: buffers for its inputs, params and states,
@@ -215,11 +211,10 @@ void walkGraph(ProgramBuilder &pb, const Graph &g, const Walk &w);
 /// The elementwise nodes of `body` reached from v through elementwise nodes only.
 std::set<Node *> elementwiseDependents(const Graph &body, Value v);
 /// When heavy node h feeds only a same-shape elementwise chain whose exits
-/// (values used outside the chain) all have buffers, one exit or several where
-/// `severalExits`, returns them in body order (h then stores through the
-/// chain as an epilogue) and the chain in `chain`; else nothing.
-std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain,
-                                 bool severalExits);
+/// (values used outside the chain) all have buffers, returns them in body
+/// order (h then stores through the chain as an epilogue) and the chain in
+/// `chain`; else nothing.
+std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, Node &h, std::set<Node *> &chain);
 /// Heavy node h of region `body` stores through the elementwise chain after it
 /// when it can (epilogueExits): registers the epilogue (its first exit as the
 /// output, the others as EpilogueInfo::more), adds the chain to `viaEpilogue`
@@ -227,7 +222,7 @@ std::vector<Value> epilogueExits(const ProgramBuilder &pb, const Graph &body, No
 /// region `rname` and returns null. The caller erases the epilogue once h is
 /// lowered.
 Value storeThroughEpilogue(ProgramBuilder &pb, const Graph &body, Node &h, const std::string &rname,
-                           std::set<Node *> &viaEpilogue, bool severalExits = false);
+                           std::set<Node *> &viaEpilogue);
 /// Gives every elementwise value of region `body` that a matmul, conv or pool
 /// reads a temp named after region `rname`, so it is computed once and not at
 /// every read; a pool gradient's dy (readsOncePerWindow) stays inline.

@@ -5,8 +5,8 @@
 // each assign, the elementwise ops of the parameter's shape that compute the
 // new values are grouped into one "optimizer_update" region with several
 // results; the assigns stay outside and read those results. Where the backend
-// computes a gradient and stores it through a fused epilogue of several
-// results (FusionCaps::gradUpdate), the op that computes the parameter's
+// stores a gradient through a fused epilogue of several results
+// (FusionCaps::gradUpdate), the op that computes the parameter's
 // gradient (a matmul, a filter gradient or a bias gradient's reduce_sum, read
 // by nothing else) joins the update as its anchor: a "grad_update" region,
 // whose gradient never goes to memory and whose update needs no launch of

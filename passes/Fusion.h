@@ -78,7 +78,7 @@ struct FusionCaps {
   bool convDropout = false;       ///< a trailing [dropout] joins the conv patterns
   bool poolGradDropout = false;   ///< "pool_grad_mask" may start with its gradient's dropout or mul
   bool optimizerUpdate = false;   ///< "optimizer_update"
-  bool gradUpdate = false;        ///< "grad_update" (with optimizerUpdate)
+  bool gradUpdate = false;        ///< "grad_update" (with optimizerUpdate; KILN_GRAD_UPDATE=0: off)
   bool elementwise = false;       ///< "elementwise"
 
   /// True when the backend supports regions named `pattern`.

@@ -115,7 +115,6 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   w.backend = "cuda";
   w.heavy = [&cb](Node &n, const std::string &name) { lowerHeavy(cb, n, name); };
   w.added = [&cb] { cb.renderPending(); };
-  w.severalExits = true; // every GPU pattern stores through KernelBuilder::storeResult
   // A 2x2 max pool after a convolution is computed in the convolution's epilogue.
   w.absorb = [&cb](const Graph &body, Node &n, Value epilogueOut, const std::string &rname,
                    std::set<Node *> &viaEpilogue) {

@@ -172,7 +172,7 @@ TEST(CudaTrainStep, PrefetchingTheNextSliceChangesNoBit) {
 
 // Each parameter's update is stored by the kernel computing its gradient (a
 // grad_update region: the GEMM, the split-K sum, the reduction's last block);
-// the separate update kernels (KILN_CUDA_GRAD_UPDATE=0) compute the same
+// the separate update kernels (KILN_GRAD_UPDATE=0) compute the same
 // expressions of the same values, so the step gives the same bits.
 TEST(CudaTrainStep, UpdatesStoredByTheGradientKernelsChangeNoBit) {
   BuiltModel m = mnist::buildModel("cnn", 128);
@@ -184,12 +184,12 @@ TEST(CudaTrainStep, UpdatesStoredByTheGradientKernelsChangeNoBit) {
     return n;
   };
   EXPECT_EQ(regions(), 12u); // every kernel and bias of the 6 layers
-  setenv("KILN_CUDA_GRAD_UPDATE", "0", 1);
+  setenv("KILN_GRAD_UPDATE", "0", 1);
   EXPECT_EQ(regions(), 0u);
-  unsetenv("KILN_CUDA_GRAD_UPDATE");
+  unsetenv("KILN_GRAD_UPDATE");
   if (!hasCudaBackend())
     GTEST_SKIP() << "no GPU: the CUDA driver is missing or cuInit failed";
-  expectSameBitsWithout("KILN_CUDA_GRAD_UPDATE", m, cudaOptions(), 2);
+  expectSameBitsWithout("KILN_GRAD_UPDATE", m, cudaOptions(), 2);
 }
 
 // A GPU runs the blocks of a launch in no set order. Every sum's order is

@@ -82,43 +82,6 @@ TEST(CudaUpdates, MatrixUpdatedInPlaceIsOneThreadPerElement) {
 #endif
 }
 
-/// A parameter's gradient and an optimizer step on it: velocity v' = 0.9 v +
-/// grad, second moment s' = 0.9 s + 0.1 grad^2 and w' = w - 0.1 v' /
-/// sqrt(s'^2 + 1) (w' reads both new states, which are updated in place
-/// too). The gradient: "matmul" (a dense kernel's, 40 x 24), "splitk" (a
-/// matmul of K = 4096 into 12 x 8 tiles, summed by a kernel of its own),
-/// "filter" (conv2d_filter_grad), "bias" (reduce_sum over a batch) or "chunks"
-/// (reduce_sum of 16,384 values into each of 4 channels: several blocks each).
-void buildGradUpdate(Graph &g, const std::string &kind) {
-  Value grad;
-  if (kind == "matmul" || kind == "splitk") {
-    int64_t k = kind == "matmul" ? 64 : 4096, m = kind == "matmul" ? 40 : 12, n = kind == "matmul" ? 24 : 8;
-    grad = g.build(OpKind::Matmul, {g.addInput("x", f32({k, m})), g.addInput("dy", f32({k, n}))},
-                   attrs({{"transpose_a", true}}));
-  } else if (kind == "filter") {
-    grad =
-        g.build(OpKind::Conv2dFilterGrad, {g.addInput("x", f32({4, 3, 10, 10})), g.addInput("dy", f32({4, 6, 8, 8}))},
-                attrs({{"filter_shape", Ints{6, 3, 3, 3}}}));
-  } else if (kind == "bias") {
-    grad = g.build(OpKind::ReduceSum, {g.addInput("dy", f32({64, 24}))}, attrs({{"axes", Ints{0}}}));
-  } else {
-    grad = g.build(OpKind::ReduceSum, {g.addInput("dy", f32({16, 4, 32, 32}))}, attrs({{"axes", Ints{0, 2, 3}}}));
-  }
-  const TensorType t = grad.type();
-  Value w = g.addParam("w", t), v = g.addState("v", t), s = g.addState("s", t);
-  Value old = g.build(OpKind::ReduceSum, {w}); // read before the update
-  auto c = [&](double x) { return g.constant(x, f32({})); };
-  Value nv = g.build(OpKind::Add, {g.build(OpKind::Mul, {v, c(0.9)}), grad});
-  Value ns = g.build(OpKind::Add, {g.build(OpKind::Mul, {s, c(0.9)}),
-                                   g.build(OpKind::Mul, {g.build(OpKind::Mul, {grad, grad}), c(0.1)})});
-  Value root = g.build(OpKind::Sqrt, {g.build(OpKind::Add, {g.build(OpKind::Mul, {ns, ns}), c(1.0)})});
-  Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Div, {g.build(OpKind::Mul, {nv, c(0.1)}), root})});
-  g.create(OpKind::Assign, {v, nv});
-  g.create(OpKind::Assign, {s, ns});
-  g.create(OpKind::Assign, {w, nw});
-  g.setOutputs({old});
-}
-
 // The op computing a parameter's gradient stores the parameter's update
 // through its epilogue (a "grad_update" region): the GEMM, the split-K sum,
 // the filter gradient and both kinds of reduction write the new parameter and

@@ -109,4 +109,34 @@ void buildUpdateStep(Graph &g, bool lateRead) {
   g.setOutputs(outs);
 }
 
+void buildGradUpdate(Graph &g, const std::string &kind) {
+  Value grad;
+  if (kind == "matmul" || kind == "splitk") {
+    int64_t k = kind == "matmul" ? 64 : 4096, m = kind == "matmul" ? 40 : 12, n = kind == "matmul" ? 24 : 8;
+    grad = g.build(OpKind::Matmul, {g.addInput("x", f32({k, m})), g.addInput("dy", f32({k, n}))},
+                   attrs({{"transpose_a", true}}));
+  } else if (kind == "filter") {
+    grad =
+        g.build(OpKind::Conv2dFilterGrad, {g.addInput("x", f32({4, 3, 10, 10})), g.addInput("dy", f32({4, 6, 8, 8}))},
+                attrs({{"filter_shape", Ints{6, 3, 3, 3}}}));
+  } else if (kind == "bias") {
+    grad = g.build(OpKind::ReduceSum, {g.addInput("dy", f32({64, 24}))}, attrs({{"axes", Ints{0}}}));
+  } else {
+    grad = g.build(OpKind::ReduceSum, {g.addInput("dy", f32({16, 4, 32, 32}))}, attrs({{"axes", Ints{0, 2, 3}}}));
+  }
+  const TensorType t = grad.type();
+  Value w = g.addParam("w", t), v = g.addState("v", t), s = g.addState("s", t);
+  Value old = g.build(OpKind::ReduceSum, {w}); // read before the update
+  auto c = [&](double x) { return g.constant(x, f32({})); };
+  Value nv = g.build(OpKind::Add, {g.build(OpKind::Mul, {v, c(0.9)}), grad});
+  Value ns = g.build(OpKind::Add, {g.build(OpKind::Mul, {s, c(0.9)}),
+                                   g.build(OpKind::Mul, {g.build(OpKind::Mul, {grad, grad}), c(0.1)})});
+  Value root = g.build(OpKind::Sqrt, {g.build(OpKind::Add, {g.build(OpKind::Mul, {ns, ns}), c(1.0)})});
+  Value nw = g.build(OpKind::Sub, {w, g.build(OpKind::Div, {g.build(OpKind::Mul, {nv, c(0.1)}), root})});
+  g.create(OpKind::Assign, {v, nv});
+  g.create(OpKind::Assign, {s, ns});
+  g.create(OpKind::Assign, {w, nw});
+  g.setOutputs({old});
+}
+
 } // namespace kiln::test
