@@ -174,24 +174,21 @@ void scheduleLaunches(CudaProgram &p, int smCount) {
       emit(*single);
       continue;
     }
-    // The ready ones are mutually independent. When they would not all share
-    // one launch, those nothing waits for (a parameter's update at the end of
-    // its chain) wait for the next round, whose launch they may join, rather
-    // than take a launch of their own now.
+    // The ready ones are mutually independent. When the ones others wait for
+    // share one launch and one that nothing waits for (a parameter's gradient
+    // and update, at the end of its chain) would not join it, that one waits
+    // for the next round, whose launch it may join, rather than take a launch
+    // of its own now.
     std::vector<size_t> run, sinks;
     for (size_t i : ready)
       (after[i].empty() ? sinks : run).push_back(i);
-    if (!run.empty()) {
-      GroupFit fit(smCount);
-      bool fits = true;
-      for (size_t i : run)
-        fits = fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size()) && fits;
-      for (size_t i : sinks)
-        if (fits && fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size()))
-          run.push_back(i);
-    } else {
-      run = sinks;
-    }
+    GroupFit fit(smCount);
+    bool fits = !run.empty();
+    for (size_t i : run)
+      fits = fits && fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size());
+    for (size_t i : sinks)
+      if (!fits || fit.add(p.kernels.at(prog.launches[i].kernel), prog.launches[i].args.size()))
+        run.push_back(i);
     std::sort(run.begin(), run.end());
     for (size_t i : run)
       emit(i);

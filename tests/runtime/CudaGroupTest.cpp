@@ -141,5 +141,23 @@ TEST(CudaLaunchGroups, AGemmAndAWideKernelShareALaunchOnlyWhenItFitsOneWave) {
 #endif
 }
 
+// A kernel nothing waits for that would not share its round's launch (a
+// GEMM beside the wide exp) waits for the next round: x times w, the first
+// ready, joins the launch of the GEMM that reads exp(y), two launches instead
+// of three (x times w, exp, the GEMM).
+TEST(CudaLaunchGroups, AKernelNothingWaitsForJoinsALaterLaunch) {
+#if KILN_WITH_CUDA
+  Graph g("later");
+  Value p = g.build(OpKind::Matmul, {g.addInput("x", f32({64, 64})), g.addInput("w", f32({64, 64}))});
+  Value e = g.build(OpKind::Exp, {g.addInput("y", f32({2400, 64}))}); // 600 blocks of 256 threads
+  Value z = g.build(OpKind::Matmul, {e, g.addInput("v", f32({64, 64}))});
+  g.setOutputs({z, p});
+  EXPECT_EQ(launchMembers(cuda::lowerCuda(g, {/*smCount=*/132})), (Members{{"exp4"}, {"matmul2", "matmul6"}}));
+  expectAssemblesAndRuns(g);
+#else
+  GTEST_SKIP() << "built without the CUDA toolkit (no NVRTC)";
+#endif
+}
+
 } // namespace
 } // namespace kiln::test
