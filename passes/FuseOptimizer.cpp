@@ -7,7 +7,7 @@
 // results; the assigns stay outside and read those results. Where the backend
 // stores a gradient through a fused epilogue of several results
 // (FusionCaps::gradUpdate), the op that computes the parameter's
-// gradient (a matmul, a filter gradient or a bias gradient's reduce_sum, read
+// gradient (a matmul, a filter gradient or a bias gradient's reduction, read
 // by nothing else) joins the update as its anchor: a "grad_update" region,
 // whose gradient never goes to memory and whose update needs no launch of
 // its own.
