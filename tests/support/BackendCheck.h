@@ -59,7 +59,8 @@ void buildUpdateStep(Graph &g, bool lateRead);
 /// grad, second moment s' = 0.9 s + 0.1 grad^2 and w' = w - 0.1 v' /
 /// sqrt(s'^2 + 1) (w' reads both new states, which are updated in place
 /// too). The gradient: "matmul" (a dense kernel's, 40 x 24), "splitk" (a
-/// matmul of K = 4096 into 12 x 8 tiles, summed by a kernel of its own),
+/// 12 x 8 product over K = 4096: one tile split over K, whose slices the
+/// GPU sums in a kernel of their own),
 /// "filter" (conv2d_filter_grad), "bias" (reduce_sum over a batch) or "chunks"
 /// (reduce_sum of 16,384 values into each of 4 channels: several blocks each).
 void buildGradUpdate(Graph &g, const std::string &kind);
