@@ -238,19 +238,24 @@ Expr KernelBuilder::layoutValue(Node &n, const Index &idx) {
   return nullptr;
 }
 
+std::vector<Expr> KernelBuilder::exitValues(Value v, const std::vector<Value> &exits, const Index &idx, Expr acc) {
+  overrides_[v] = {idx, std::move(acc)};
+  memo_.clear();
+  forceInline_.insert(exits.begin(), exits.end());
+  std::vector<Expr> values;
+  for (Value x : exits)
+    values.push_back(valueAt(x, idx));
+  overrides_.erase(v);
+  memo_.clear();
+  return values;
+}
+
 Expr KernelBuilder::epilogueValue(Value v, const Index &idx, Expr acc) {
   auto e = pb.epilogues.find(v);
   if (e == pb.epilogues.end())
     return acc;
   KILN_INTERNAL_CHECK(e->second.more.empty()) << "lowering: one value of an epilogue that stores several";
-  overrides_[v] = {idx, std::move(acc)};
-  memo_.clear();
-  Value out = e->second.output;
-  forceInline_.insert(out);
-  Expr val = valueAt(out, idx);
-  overrides_.erase(v);
-  memo_.clear();
-  return val;
+  return exitValues(v, {e->second.output}, idx, std::move(acc))[0];
 }
 
 Stmt KernelBuilder::storeResult(Value v, const Index &idx, Expr acc) {
@@ -277,17 +282,12 @@ Stmt KernelBuilder::storeExits(Value v, const EpilogueInfo &e, const Index &idx,
   KILN_INTERNAL_CHECK(!e.sink) << "lowering: an epilogue of several exits into a sink";
   std::vector<std::pair<Value, int>> exits{{e.output, e.outputBuffer}};
   exits.insert(exits.end(), e.more.begin(), e.more.end());
-  overrides_[v] = {idx, std::move(acc)};
-  memo_.clear();
+  std::vector<Value> outs;
   for (auto &[x, b] : exits)
-    forceInline_.insert(x);
-  std::vector<Expr> values, vars;
-  for (auto &[x, b] : exits) {
-    values.push_back(valueAt(x, idx));
-    vars.push_back(newVar("exit", values.back()->type));
-  }
-  overrides_.erase(v);
-  memo_.clear();
+    outs.push_back(x);
+  std::vector<Expr> values = exitValues(v, outs, idx, std::move(acc)), vars;
+  for (const Expr &x : values)
+    vars.push_back(newVar("exit", x->type));
   std::vector<Stmt> stores;
   for (size_t k = 0; k < exits.size(); ++k)
     stores.push_back(store(param(exits[k].second, true), linearIndex(idx, exits[k].first.shape()), vars[k]));

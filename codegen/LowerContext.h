@@ -113,6 +113,9 @@ public:
   Stmt makeParallel(Stmt s, double workPerIteration);
 
 private:
+  /// The values of `exits` (an epilogue's, computed inline) at idx when v, at
+  /// idx, is `acc`.
+  std::vector<Expr> exitValues(Value v, const std::vector<Value> &exits, const Index &idx, Expr acc);
   /// storeResult of v whose epilogue `e` has several exits.
   Stmt storeExits(Value v, const EpilogueInfo &e, const Index &idx, Expr acc);
   Expr formulaValue(Node &n, size_t result, const Index &idx);

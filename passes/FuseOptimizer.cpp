@@ -82,7 +82,8 @@ void hoistGradUpdate(Graph &g, Node *region) {
 } // namespace
 
 bool fuseOptimizerPass(Graph &g, PassContext &ctx) {
-  if (!fusionCaps(ctx.backend).optimizerUpdate)
+  const FusionCaps caps = fusionCaps(ctx.backend);
+  if (!caps.optimizerUpdate)
     return false;
   std::unordered_set<uint32_t> tried;
   bool changed = false;
@@ -99,7 +100,7 @@ bool fuseOptimizerPass(Graph &g, PassContext &ctx) {
       if (members.size() < 2)
         continue;
       std::string name = "optimizer_update";
-      if (Node *grad = fusionCaps(ctx.backend).gradUpdate ? gradientAnchor(idx, members) : nullptr) {
+      if (Node *grad = caps.gradUpdate ? gradientAnchor(idx, members) : nullptr) {
         members.insert(members.begin(), grad); // makeRegion orders the members
         name = "grad_update";
       }

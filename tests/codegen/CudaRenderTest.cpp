@@ -3,9 +3,10 @@
 // Expected numbers are worked out by hand from the kernel designs in
 // codegen/cuda/ (64x64 GEMM tiles, 8 warps per reduction block, 256-thread
 // generic blocks); compiling and assembling is tested in tests/runtime/.
-#include "codegen/cuda/CudaLower.h"
 #include "codegen/cuda/CudaRender.h"
+#include "codegen/cuda/CudaLower.h"
 #include "ir/Graph.h"
+#include "tests/support/BackendCheck.h"
 #include "tests/support/OpCheck.h"
 
 #include <gtest/gtest.h>
@@ -214,10 +215,7 @@ TEST(CudaLower, FewLongReductionsTakeABlockEach) {
       << k.source;
   EXPECT_NE(k.source.find("for (int w = 1; w < 8; ++w) acc = acc + warpAcc[w];"), std::string::npos) << k.source;
   EXPECT_NE(k.source.find("for (int c = 1; c < 4; ++c) acc = acc + parts[c];"), std::string::npos) << k.source;
-  int counters = -1;
-  for (size_t i = 0; i < p.program.buffers.size(); ++i)
-    if (p.program.buffers[i].role == BufferRole::Workspace)
-      counters = static_cast<int>(i);
+  int counters = lastWorkspaceBuffer(p.program);
   ASSERT_GE(counters, 0) << printProgram(p.program);
   EXPECT_EQ(p.program.buffers[counters].type, (TensorType{DType::I32, {32}}));
 

@@ -37,10 +37,7 @@ TEST(CudaMatmul, FewSplitsAreSummedByEachTilesLastBlock) {
   EXPECT_EQ(p.kernels[0].kind, "gemm_splitk");
   EXPECT_EQ(p.kernels[0].grid[0], 4 * 8);
   EXPECT_NE(p.kernels[0].source.find("atomicAdd("), std::string::npos);
-  int counters = -1;
-  for (size_t i = 0; i < p.program.buffers.size(); ++i)
-    if (p.program.buffers[i].role == BufferRole::Workspace)
-      counters = static_cast<int>(i);
+  int counters = lastWorkspaceBuffer(p.program);
   ASSERT_GE(counters, 0) << printProgram(p.program);
   EXPECT_EQ(p.program.buffers[counters].type, (TensorType{DType::I32, {4}}));
   // The counters keep their bytes for the whole step and between steps.

@@ -139,4 +139,12 @@ void buildGradUpdate(Graph &g, const std::string &kind) {
   g.setOutputs({old});
 }
 
+int lastWorkspaceBuffer(const Program &p) {
+  int found = -1;
+  for (size_t i = 0; i < p.buffers.size(); ++i)
+    if (p.buffers[i].role == BufferRole::Workspace)
+      found = static_cast<int>(i);
+  return found;
+}
+
 } // namespace kiln::test

@@ -6,6 +6,7 @@
 #ifndef KILN_TESTS_SUPPORT_BACKENDCHECK_H
 #define KILN_TESTS_SUPPORT_BACKENDCHECK_H
 
+#include "codegen/Lower.h"
 #include "ir/Graph.h"
 #include "ir/Interpreter.h"
 #include "runtime/Executable.h"
@@ -64,6 +65,10 @@ void buildUpdateStep(Graph &g, bool lateRead);
 /// "filter" (conv2d_filter_grad), "bias" (reduce_sum over a batch) or "chunks"
 /// (reduce_sum of 16,384 values into each of 4 channels: several blocks each).
 void buildGradUpdate(Graph &g, const std::string &kind);
+
+/// The last workspace buffer of `p` (a split-K GEMM's tile counters, a
+/// chunked reduction's counters), or -1 when it has none.
+int lastWorkspaceBuffer(const Program &p);
 
 } // namespace kiln::test
 
