@@ -146,14 +146,17 @@ Expr KernelBuilder::valueAt(Value v, const Index &idx) {
   Node &n = *v.node;
   if (n.kind() == OpKind::Constant)
     return constant(n.attrs().getFloat("value"), v.dtype());
-  KILN_INTERNAL_CHECK(isInlineKind(n) && (inlineIt || pb.inlinable(v)))
+  const bool poolGrad = pb.poolGradsWhereRead.count(&n) != 0;
+  KILN_INTERNAL_CHECK(poolGrad || (isInlineKind(n) && (inlineIt || pb.inlinable(v))))
       << "lowering: value of " << n.mnemonic() << " is neither in a buffer nor inlinable";
   MemoKey key{&n, v.index, {}};
   for (const Expr &e : idx)
     key.idx.push_back(e.get());
   if (auto m = memo_.find(key); m != memo_.end())
     return m->second;
-  Expr e = n.info().opClass == OpClass::Layout ? layoutValue(n, idx) : formulaValue(n, v.index, idx);
+  Expr e = poolGrad                              ? maxPoolGradAt(*this, n, idx)
+           : n.info().opClass == OpClass::Layout ? layoutValue(n, idx)
+                                                 : formulaValue(n, v.index, idx);
   memo_[key] = e;
   return e;
 }

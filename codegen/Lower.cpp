@@ -99,6 +99,11 @@ void lowerRegion(ProgramBuilder &pb, const Walk &w, Node &region) {
   rname += std::to_string(region.id());
   for (size_t i = 0; i < body.inputs().size(); ++i)
     pb.bindings[body.inputs()[i]->result()] = {Binding::Forward, -1, region.operand(i)};
+  if (w.whereRead && w.whereRead(region)) {
+    for (size_t j = 0; j < region.numResults(); ++j)
+      pb.bindings[region.result(j)] = {Binding::Forward, -1, body.outputs()[j]};
+    return;
+  }
   // Region results live in buffers; body outputs write straight into them.
   std::vector<std::pair<Value, int>> copies;
   for (size_t j = 0; j < region.numResults(); ++j) {

@@ -63,6 +63,9 @@ public:
   std::unordered_map<Value, int, ValueHash> inPlace;
   /// Whether valueAt may inline the producer of a value (fused regions).
   std::function<bool(Value)> inlinable = [](Value) { return false; };
+  /// max_pool2d_grad nodes that no kernel computes: valueAt gives their
+  /// elements where they are read (maxPoolGradAt; see Walk::whereRead).
+  std::unordered_set<const Node *> poolGradsWhereRead;
 
   int addBuffer(std::string name, TensorType t, BufferRole role, int aliasOf = -1);
   void bindBuffer(Value v, int buffer) { bindings[v] = {Binding::Buffer, buffer, {}}; }
@@ -166,6 +169,12 @@ void softmaxOpKernel(KernelBuilder &kb, Node &n);
 bool readsOncePerWindow(const Node &n);
 /// True when max_pool2d_grad `n`'s windows tile its input (stride = kernel, no padding).
 bool maxPoolGradTiles(Node &n);
+/// Element idx of max_pool2d_grad `n` as an expression: dy of the one window
+/// holding it where it is that window's first maximum (the select chain of
+/// maxPoolGradImage), else 0. Reads the window's kernelH x kernelW values of
+/// x, so it suits a reader that reads each element once. Requires
+/// maxPoolGradTiles(n).
+Expr maxPoolGradAt(KernelBuilder &kb, Node &n, const Index &idx);
 /// The windows of max_pool2d_grad `n` over all channels of image `image`:
 /// each window's first maximum takes dy, the rest 0, stored through
 /// storeResult (a fused mask applies). Requires maxPoolGradTiles(n).
@@ -195,6 +204,11 @@ struct Walk {
   /// its inputs and results are bound; false, emitting nothing, when it does
   /// not apply (the body is then lowered op by op). Optional.
   std::function<bool(Node &region, const std::string &rname)> regionPattern;
+  /// True when no kernel computes `region`: its results are bound to its
+  /// body's outputs, and the kernels that read them compute their elements
+  /// (the hook has put what valueAt cannot inline otherwise in
+  /// ProgramBuilder::poolGradsWhereRead). Optional.
+  std::function<bool(Node &region)> whereRead;
   /// Heavy node n of region `body` (named `rname`) is lowered next, storing
   /// through `out` (its epilogue's exit, else null): returns a consumer that
   /// n's kernels compute too, added to viaEpilogue with its own epilogue

@@ -108,6 +108,29 @@ bool maxPoolGradTiles(Node &n) {
   return n.kind() == OpKind::MaxPool2dGrad && windowsTile(poolGeometry(n, n.result().shape()));
 }
 
+Expr maxPoolGradAt(KernelBuilder &kb, Node &node, const Index &idx) {
+  KILN_INTERNAL_CHECK(maxPoolGradTiles(node)) << "lowering: " << node.mnemonic() << " inline needs windows that tile";
+  Value dy = node.operand(0), x = node.operand(1);
+  const Window2d g = poolGeometry(node, node.result().shape());
+  const Expr kh = intImm(g.kernelH), kw = intImm(g.kernelW);
+  const Expr oh = div(idx[2], kh), ow = div(idx[3], kw);
+  // Where idx lies in its window (row-major), and the window's first maximum.
+  const Expr mine = add(mul(mod(idx[2], kh), kw), mod(idx[3], kw));
+  Expr bestV, bestI = intImm(0);
+  for (int64_t i = 0; i < g.kernelH * g.kernelW; ++i) {
+    Expr v = kb.valueAt(
+        x, {idx[0], idx[1], add(mul(oh, kh), intImm(i / g.kernelW)), add(mul(ow, kw), intImm(i % g.kernelW))});
+    if (i == 0) {
+      bestV = v;
+      continue;
+    }
+    Expr gt = binary(BinOp::Lt, bestV, v); // a later value wins only when greater (never a NaN)
+    bestV = select(gt, v, bestV);
+    bestI = select(gt, intImm(i), bestI);
+  }
+  return select(binary(BinOp::Eq, bestI, mine), kb.valueAt(dy, {idx[0], idx[1], oh, ow}), constant(0, dy.dtype()));
+}
+
 namespace {
 
 /// maxPoolGradImage for 2x2 windows, along input rows so that the loops

@@ -11,6 +11,7 @@
 #include "ir/Error.h"
 #include "ir/ops/ConvUtil.h"
 
+#include <algorithm>
 #include <set>
 
 namespace kiln::cuda {
@@ -104,6 +105,63 @@ Node *fusablePool(const Graph &body, Node &n, Value v) {
   return tiles ? pool : nullptr;
 }
 
+/// True when the kernels that read the masked gradient of "pool_grad_mask"
+/// region `r` (windows that tile) read each element once: as the dy of a
+/// conv2d_filter_grad whose GEMM has one column tile (C*KH*KW <= 64: a first
+/// layer's) and as the operand of a reduction (its bias gradient), alone or
+/// as the anchors of their regions. They then compute it as they read it
+/// (Walk::whereRead): no kernel writes it and reads it back (9.4 MB each
+/// way for the report CNN's first layer), and no launch waits for one.
+bool poolGradWhereRead(ProgramBuilder &pb, const Graph &g, Node &r) {
+  if (!r.attrs().has("name") || r.attrs().getString("name") != "pool_grad_mask" || r.numResults() != 1)
+    return false;
+  // One pool gradient; the rest (its dropout gradient, the relu mask) inline.
+  Node *pool = nullptr;
+  for (Node *n : r.body()->nodes()) {
+    if (n->kind() != OpKind::MaxPool2dGrad && !lower::isInlineKind(*n))
+      return false;
+    if (n->kind() == OpKind::MaxPool2dGrad) {
+      if (pool)
+        return false;
+      pool = n;
+    }
+  }
+  Value out = r.result();
+  if (!pool || !lower::maxPoolGradTiles(*pool) || !isFloat(out.dtype()) ||
+      std::find(g.outputs().begin(), g.outputs().end(), out) != g.outputs().end())
+    return false;
+  auto readsOnce = [](Node &u, Value in) {
+    if (u.kind() == OpKind::Conv2dFilterGrad) {
+      const Shape &w = u.result().shape();
+      return u.operand(1) == in && u.operand(0) != in && w[1] * w[2] * w[3] <= 64;
+    }
+    return (u.kind() == OpKind::ReduceSum || u.kind() == OpKind::ReduceMean) && u.numOperands() == 1;
+  };
+  std::vector<Node *> readers = g.users(out);
+  if (readers.empty())
+    return false;
+  for (Node *u : readers) {
+    if (u->kind() != OpKind::Fused) {
+      if (!readsOnce(*u, out))
+        return false;
+      continue;
+    }
+    const Graph &body = *u->body();
+    for (size_t k = 0; k < u->numOperands(); ++k) {
+      if (u->operand(k) != out)
+        continue;
+      Value in = body.inputs()[k]->result();
+      if (std::find(body.outputs().begin(), body.outputs().end(), in) != body.outputs().end())
+        return false;
+      for (Node *b : body.users(in))
+        if (!readsOnce(*b, in))
+          return false;
+    }
+  }
+  pb.poolGradsWhereRead.insert(pool);
+  return true;
+}
+
 } // namespace
 
 CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
@@ -115,6 +173,7 @@ CudaProgram lowerCuda(const Graph &g, const CudaLowerOptions &opt) {
   w.backend = "cuda";
   w.heavy = [&cb](Node &n, const std::string &name) { lowerHeavy(cb, n, name); };
   w.added = [&cb] { cb.renderPending(); };
+  w.whereRead = [&cb, &g](Node &region) { return poolGradWhereRead(cb.pb, g, region); };
   // A 2x2 max pool after a convolution is computed in the convolution's epilogue.
   w.absorb = [&cb](const Graph &body, Node &n, Value epilogueOut, const std::string &rname,
                    std::set<Node *> &viaEpilogue) {
