@@ -10,6 +10,7 @@
 #include "ir/ops/ConvUtil.h"
 
 #include <cmath>
+#include <functional>
 
 namespace kiln::lower {
 
@@ -26,6 +27,23 @@ Window2d poolGeometry(Node &node, const Shape &x) {
 bool hasPadding(const Window2d &g) {
   return g.pad.top || g.pad.left || g.pad.bottom || g.pad.right ||
          (g.outH - 1) * g.strideH + g.kernelH > g.inH || (g.outW - 1) * g.strideW + g.kernelW > g.inW;
+}
+
+/// The first maximum's position (scan order) among a window's `count` values
+/// value(0), value(1), ...: a select chain in which a later value wins only
+/// when greater (the tie rule of poolBackward; a NaN never wins). bind names
+/// each value after the first and each comparison (a let, or the expression
+/// itself).
+Expr firstMaxIndex(int64_t count, const std::function<Expr(int64_t)> &value,
+                   const std::function<Expr(const Expr &, DType)> &bind) {
+  Expr bestV = value(0), bestI = intImm(0);
+  for (int64_t i = 1; i < count; ++i) {
+    Expr v = bind(value(i), bestV->type.dtype);
+    Expr gt = bind(binary(BinOp::Lt, bestV, v), DType::Bool);
+    bestV = select(gt, v, bestV);
+    bestI = select(gt, intImm(i), bestI);
+  }
+  return bestI;
 }
 
 /// Number of window elements inside the input at output (oh, ow), as dtype t.
@@ -116,18 +134,13 @@ Expr maxPoolGradAt(KernelBuilder &kb, Node &node, const Index &idx) {
   const Expr oh = div(idx[2], kh), ow = div(idx[3], kw);
   // Where idx lies in its window (row-major), and the window's first maximum.
   const Expr mine = add(mul(mod(idx[2], kh), kw), mod(idx[3], kw));
-  Expr bestV, bestI = intImm(0);
-  for (int64_t i = 0; i < g.kernelH * g.kernelW; ++i) {
-    Expr v = kb.valueAt(
-        x, {idx[0], idx[1], add(mul(oh, kh), intImm(i / g.kernelW)), add(mul(ow, kw), intImm(i % g.kernelW))});
-    if (i == 0) {
-      bestV = v;
-      continue;
-    }
-    Expr gt = binary(BinOp::Lt, bestV, v); // a later value wins only when greater (never a NaN)
-    bestV = select(gt, v, bestV);
-    bestI = select(gt, intImm(i), bestI);
-  }
+  Expr bestI = firstMaxIndex(
+      g.kernelH * g.kernelW,
+      [&](int64_t i) {
+        return kb.valueAt(
+            x, {idx[0], idx[1], add(mul(oh, kh), intImm(i / g.kernelW)), add(mul(ow, kw), intImm(i % g.kernelW))});
+      },
+      [](const Expr &e, DType) { return e; });
   return select(binary(BinOp::Eq, bestI, mine), kb.valueAt(dy, {idx[0], idx[1], oh, ow}), constant(0, dy.dtype()));
 }
 
@@ -207,18 +220,16 @@ Stmt maxPoolGradImage(KernelBuilder &kb, Node &node, const Expr &n) {
   auto pos = [&](int64_t kh, int64_t kw) {
     return Index{n, c, add(mul(oh, intImm(g.kernelH)), intImm(kh)), add(mul(ow, intImm(g.kernelW)), intImm(kw))};
   };
-  Expr best = kb.newVar("best", {t, 1}), arg = kb.newVar("arg", {DType::I64, 1}), grad = kb.newVar("g", {t, 1});
+  Expr arg = kb.newVar("arg", {DType::I64, 1}), grad = kb.newVar("g", {t, 1});
   std::vector<std::pair<Expr, Expr>> lets{{grad, kb.valueAt(dy, {n, c, oh, ow})}};
-  Expr bestV = kb.valueAt(x, pos(0, 0)), bestI = intImm(0);
-  for (int64_t i = 1; i < g.kernelH * g.kernelW; ++i) {
-    Expr xv = kb.valueAt(x, pos(i / g.kernelW, i % g.kernelW));
-    Expr v = kb.newVar("v", {t, 1}), gt = kb.newVar("gt", {DType::Bool, 1});
-    lets.push_back({v, xv});
-    lets.push_back({gt, binary(BinOp::Lt, bestV, v)});
-    bestV = select(gt, v, bestV);
-    bestI = select(gt, intImm(i), bestI);
-  }
-  lets.push_back({best, bestV});
+  // Each value and comparison a let of its own: the chain reads them twice.
+  Expr bestI = firstMaxIndex(
+      g.kernelH * g.kernelW, [&](int64_t i) { return kb.valueAt(x, pos(i / g.kernelW, i % g.kernelW)); },
+      [&](const Expr &e, DType type) {
+        Expr v = kb.newVar(type == DType::Bool ? "gt" : "v", {type, 1});
+        lets.push_back({v, e});
+        return v;
+      });
   lets.push_back({arg, bestI});
   std::vector<Stmt> writes;
   for (int64_t i = 0; i < g.kernelH * g.kernelW; ++i)
