@@ -5,8 +5,9 @@
 
 #include <nvrtc.h>
 
-#include <regex>
+#include <cctype>
 #include <sstream>
+#include <string_view>
 
 namespace kiln::cuda {
 
@@ -16,33 +17,48 @@ void checkNvrtc(nvrtcResult r, const char *what) {
   KILN_RUNTIME_CHECK(r == NVRTC_SUCCESS) << "nvrtc: " << what << " failed: " << nvrtcGetErrorString(r);
 }
 
-/// Lines of `text` around each line the log reports ("kiln.cu(12): error: ..."),
-/// grouped under the kernel that holds them.
+/// The generated-source line of each error the log reports, in order: NVRTC
+/// writes "kiln.cu(12): error: ..." (or "catastrophic error").
+std::vector<int> errorLines(std::string_view log) {
+  std::vector<int> out;
+  for (size_t close = log.find("): "); close != std::string_view::npos; close = log.find("): ", close + 1)) {
+    std::string_view rest = log.substr(close + 3);
+    if (!rest.starts_with("error") && !rest.starts_with("catastrophic error"))
+      continue;
+    size_t open = close;
+    while (open > 0 && std::isdigit(static_cast<unsigned char>(log[open - 1])))
+      --open;
+    if (open == close || open == 0 || log[open - 1] != '(' || close - open > 9)
+      continue;
+    out.push_back(std::stoi(std::string(log.substr(open, close - open))));
+  }
+  return out;
+}
+
+/// Lines of `text` around each line the log reports as an error, grouped under
+/// the kernel that holds them.
 std::string offendingLines(const CudaTranslationUnit &tu, const std::string &log) {
   std::vector<std::string> lines;
   std::istringstream is(tu.text);
   for (std::string l; std::getline(is, l);)
     lines.push_back(l);
   std::ostringstream os;
-  std::regex at(R"(\((\d+)\): (error|catastrophic error))");
   int shown = 0;
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), at); it != std::sregex_iterator() && shown < 8; ++it) {
-    int line = std::stoi((*it)[1].str());
+  for (int line : errorLines(log)) {
     if (line < 1 || line > static_cast<int>(lines.size()))
       continue;
+    if (shown++ == 8)
+      break;
     os << "in kernel " << tu.kernelAt(line) << ", generated line " << line << ":\n";
     for (int l = std::max(1, line - 2); l <= std::min<int>(static_cast<int>(lines.size()), line + 2); ++l)
       os << (l == line ? "  > " : "    ") << l << " | " << lines[l - 1] << "\n";
-    ++shown;
   }
   return os.str();
 }
 
 std::string firstErrorKernel(const CudaTranslationUnit &tu, const std::string &log) {
-  std::smatch m;
-  if (std::regex_search(log, m, std::regex(R"(\((\d+)\): (error|catastrophic error))")))
-    return tu.kernelAt(std::stoi(m[1].str()));
-  return "(unknown)";
+  std::vector<int> at = errorLines(log);
+  return at.empty() ? "(unknown)" : tu.kernelAt(at.front());
 }
 
 } // namespace
@@ -64,10 +80,15 @@ namespace {
 
 /// The "XY[a]" of "sm_XY[a]" or "compute_XY[a]"; UserError for anything else.
 std::string archSuffix(const std::string &arch) {
-  std::smatch m;
-  KILN_USER_CHECK(std::regex_match(arch, m, std::regex(R"((sm|compute)_(\d+[a-z]?))")))
-      << "cuda: bad architecture '" << arch << "' (expected sm_XY or compute_XY, e.g. sm_90)";
-  return m[2].str();
+  std::string_view a = arch;
+  std::string_view rest = a.starts_with("sm_") ? a.substr(3) : a.starts_with("compute_") ? a.substr(8) : "";
+  size_t digits = 0;
+  while (digits < rest.size() && digits < 4 && std::isdigit(static_cast<unsigned char>(rest[digits])))
+    ++digits;
+  bool ok = digits > 0 && (rest.size() == digits ||
+                           (rest.size() == digits + 1 && std::islower(static_cast<unsigned char>(rest.back()))));
+  KILN_USER_CHECK(ok) << "cuda: bad architecture '" << arch << "' (expected sm_XY or compute_XY, e.g. sm_90)";
+  return std::string(rest);
 }
 
 } // namespace

@@ -50,6 +50,16 @@ TEST(CudaNvrtc, PtxAndCubin) {
   EXPECT_THROW(cuda::nvrtcCompile(tu, "gfx90a", "unit"), UserError);
 }
 
+TEST(CudaNvrtc, ArchitectureNames) {
+  EXPECT_EQ(cuda::archNumber("sm_90"), 90);
+  EXPECT_EQ(cuda::archNumber("sm_90a"), 90);
+  EXPECT_EQ(cuda::archNumber("compute_100"), 100);
+  EXPECT_EQ(cuda::virtualArch("sm_90a"), "compute_90a");
+  EXPECT_EQ(cuda::virtualArch("compute_80"), "compute_80");
+  for (const char *bad : {"", "sm_", "sm90", "sm_9x", "sm_90A", "sm_90ab", "compute_", "sm_123456789012", "gfx90a"})
+    EXPECT_THROW(cuda::virtualArch(bad), UserError) << bad;
+}
+
 // kiln_pdl_enter (the prelude) is griddepcontrol on sm_90 and later, and
 // nothing before: the same source compiles for an sm_80 GPU.
 TEST(CudaNvrtc, GridDependencyControlOnlyFromSm90) {

@@ -104,8 +104,9 @@ TEST(CudaUpdates, GradientKernelsStoreTheirParametersUpdate) {
     for (size_t i = 0; i < p.program.kernels.size(); ++i)
       kinds.insert(p.kernels[i].kind);
     EXPECT_EQ(kinds.count("generic"), 0u) << printProgram(p.program); // no update kernel
-    if (kind == "splitk")
+    if (kind == "splitk") {
       EXPECT_EQ(kinds.count("splitk_sum"), 1u) << printProgram(p.program);
+    }
     if (hasCudaBackend())
       expectSameSteps(g, "cuda", 1e-5);
   }
