@@ -78,15 +78,16 @@ std::string nvrtcVersionString() {
 
 namespace {
 
-/// The "XY[a]" of "sm_XY[a]" or "compute_XY[a]"; UserError for anything else.
+/// The "XY[s]" of "sm_XY[s]" or "compute_XY[s]"; UserError for anything else.
 std::string archSuffix(const std::string &arch) {
   std::string_view a = arch;
   std::string_view rest = a.starts_with("sm_") ? a.substr(3) : a.starts_with("compute_") ? a.substr(8) : "";
   size_t digits = 0;
   while (digits < rest.size() && digits < 4 && std::isdigit(static_cast<unsigned char>(rest[digits])))
     ++digits;
-  bool ok = digits > 0 && (rest.size() == digits ||
-                           (rest.size() == digits + 1 && std::islower(static_cast<unsigned char>(rest.back()))));
+  // Suffixes: "a" (architecture-specific, sm_90a) and "f" (family, sm_100f).
+  bool ok = digits > 0 &&
+            (rest.size() == digits || (rest.size() == digits + 1 && (rest.back() == 'a' || rest.back() == 'f')));
   KILN_USER_CHECK(ok) << "cuda: bad architecture '" << arch << "' (expected sm_XY or compute_XY, e.g. sm_90)";
   return std::string(rest);
 }

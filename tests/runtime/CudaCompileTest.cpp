@@ -54,6 +54,7 @@ TEST(CudaNvrtc, ArchitectureNames) {
   EXPECT_EQ(cuda::archNumber("sm_90"), 90);
   EXPECT_EQ(cuda::archNumber("sm_90a"), 90);
   EXPECT_EQ(cuda::archNumber("compute_100"), 100);
+  EXPECT_EQ(cuda::archNumber("sm_100f"), 100);
   EXPECT_EQ(cuda::virtualArch("sm_90a"), "compute_90a");
   EXPECT_EQ(cuda::virtualArch("compute_80"), "compute_80");
   for (const char *bad : {"", "sm_", "sm90", "sm_9x", "sm_90A", "sm_90ab", "compute_", "sm_123456789012", "gfx90a"})
