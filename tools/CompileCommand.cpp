@@ -72,7 +72,8 @@ CommandAction setupCompile(CLI::App &sub) {
                  "a comma-separated list (e.g. fuse,dce), or 'none'")
       ->type_name("LIST");
   sub.add_option("--arch", o->arch,
-                 "cuda: target GPU architecture, e.g. sm_90 (default: the GPU's own, or sm_90 without a GPU); "
+                 "cuda: target GPU architecture, e.g. sm_90 (default: the GPU's own, or sm_90 without a GPU), or a "
+                 "virtual one, e.g. compute_90 (PTX, compiled by the driver when loaded); "
                  "--dump then also writes each kernel's CUDA source (.cu) and PTX (.ptx)")
       ->type_name("sm_XY");
   sub.add_option("--threads", o->threads, "worker threads of the compiled step and of compilation (0: one per core)")

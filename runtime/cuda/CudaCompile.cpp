@@ -65,8 +65,8 @@ ArenaPlan planCudaArena(const CudaProgram &p) {
   return plan;
 }
 
-std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
-                               const KernelCache &cache, bool *fromCache) {
+std::vector<char> compileModule(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
+                                const KernelCache &cache, bool *fromCache) {
   std::string key = tu.text + "\n" + arch + "\nnvrtc " + nvrtcVersionString();
   for (const std::string &o : nvrtcOptions())
     key += " " + o;
@@ -76,9 +76,14 @@ std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string 
     return std::move(*hit);
   }
   *fromCache = false;
-  std::vector<char> cubin = nvrtcCompile(tu, arch, unit).cubin;
-  cache.store(key, cubin);
-  return cubin;
+  NvrtcOutput out = nvrtcCompile(tu, arch, unit);
+  std::vector<char> image = out.cubin;
+  if (isVirtualArch(arch)) {
+    image.assign(out.ptx.begin(), out.ptx.end());
+    image.push_back('\0');
+  }
+  cache.store(key, image);
+  return image;
 }
 
 void dumpCudaProgram(const CudaProgram &p, const CudaTranslationUnit &tu, const std::string &arch,

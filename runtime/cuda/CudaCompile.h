@@ -26,10 +26,12 @@ ArenaPlan planCudaArena(const CudaProgram &p);
 /// described; "" when there is none.
 std::string groupOverlap(const CudaProgram &p, const ArenaPlan &plan);
 
-/// The CUBIN of `tu` for `arch` ("sm_90"), from `cache` when present there.
-/// *fromCache tells which.
-std::vector<char> compileCubin(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
-                               const KernelCache &cache, bool *fromCache);
+/// The module image of `tu` for `arch`, from `cache` when present there
+/// (*fromCache tells which): a CUBIN for a GPU ("sm_90"), or for a virtual
+/// architecture ("compute_90") its PTX, NUL-terminated, which the driver
+/// compiles for the GPU when it loads the module.
+std::vector<char> compileModule(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit,
+                                const KernelCache &cache, bool *fromCache);
 
 /// Writes into `dir`: program.txt (buffers and launches), program.cu (the
 /// translation unit), and per kernel NAME.kir (kernel IR), NAME.cu (prelude +

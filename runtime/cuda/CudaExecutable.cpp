@@ -104,11 +104,11 @@ public:
     if (!opt.dumpDir.empty())
       dumpCudaProgram(prog_, tu, arch, opt.dumpDir);
     bool fromCache = false;
-    // The emulated driver (KILN_CUDA_EMULATOR) loads host code instead of a CUBIN.
-    std::vector<char> cubin =
+    // The emulated driver (KILN_CUDA_EMULATOR) loads host code instead of a CUBIN or PTX.
+    std::vector<char> image =
         driverIsEmulator() && !compileOnly_
             ? emulatorImage(tu, kernels, graph_->name(), KernelCache::fromEnvironment(), &fromCache)
-            : compileCubin(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
+            : compileModule(tu, arch, graph_->name(), KernelCache::fromEnvironment(), &fromCache);
     Program &p = prog_.program;
     layout_ = planCudaArena(prog_);
     if (!compileOnly_) {
@@ -117,14 +117,16 @@ public:
           << "cuda backend: profiling (KILN_PROFILE) needs cuEventElapsedTime_v2, which this CUDA driver lacks "
              "(a driver for CUDA 12.8 or later has it)";
       pdl_ = !profile_ && programmaticLaunches(arch);
-      load(cubin);
+      load(image);
     }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (opt.verbose) {
       std::ostream &os = opt.log ? *opt.log : std::cerr;
       os << "cuda backend: " << prog_.launches.size() << " launches (" << p.launches.size() << " kernels, "
-         << prog_.groups.size() << " launch groups), " << tu.kernelLines.size() << " kernels for " << arch
-         << " (" << (driverIsEmulator() && !compileOnly_ ? "emulator library " : "cubin ")
+         << prog_.groups.size() << " launch groups), " << tu.kernelLines.size() << " kernels for " << arch << " ("
+         << (driverIsEmulator() && !compileOnly_ ? "emulator library "
+             : isVirtualArch(arch)               ? "PTX "
+                                                 : "cubin ")
          << (fromCache ? "from cache" : "compiled") << "), arena " << layout_.bytes << " bytes";
       if (!compileOnly_)
         os << ", inputs 2 x " << in_->bytes() << " bytes, device " << deviceName_
@@ -333,9 +335,9 @@ protected:
 
 private:
   /// Module, functions, arena, slots, streams, launch arguments.
-  void load(const std::vector<char> &cubin) {
+  void load(const std::vector<char> &image) {
     const Program &p = prog_.program;
-    KILN_CU(cuModuleLoadData, &module_, cubin.data());
+    KILN_CU(cuModuleLoadData, &module_, image.data());
     KILN_CU(cuMemAlloc_v2, &arena_, layout_.bytes);
     in_ = std::make_unique<SlotInputs>(p);
     in_->load(module_);

@@ -98,9 +98,13 @@ std::string virtualArch(const std::string &arch) { return "compute_" + archSuffi
 
 int archNumber(const std::string &arch) { return std::stoi(archSuffix(arch)); }
 
+bool isVirtualArch(const std::string &arch) {
+  archSuffix(arch); // validates the name
+  return arch.starts_with("compute_");
+}
+
 NvrtcOutput nvrtcCompile(const CudaTranslationUnit &tu, const std::string &arch, const std::string &unit) {
-  virtualArch(arch); // validates the name
-  bool ptx = arch.rfind("compute_", 0) == 0;
+  bool ptx = isVirtualArch(arch);
   nvrtcProgram prog = nullptr;
   checkNvrtc(nvrtcCreateProgram(&prog, tu.text.c_str(), (unit + ".cu").c_str(), 0, nullptr, nullptr),
              "nvrtcCreateProgram");

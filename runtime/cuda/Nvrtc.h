@@ -34,6 +34,10 @@ std::string nvrtcVersionString();
 /// "sm_90" -> "compute_90" (and a compute_ name unchanged); UserError for anything else.
 std::string virtualArch(const std::string &arch);
 
+/// Whether `arch` names a virtual architecture ("compute_90", compiled to PTX)
+/// rather than a GPU ("sm_90", compiled to a CUBIN); UserError for a bad name.
+bool isVirtualArch(const std::string &arch);
+
 /// The compute capability of "sm_XY" or "compute_XY[a]" as the number XY (90 for
 /// sm_90a); UserError for anything else.
 int archNumber(const std::string &arch);

@@ -78,11 +78,38 @@ TEST(CudaNvrtc, SecondCompileComesFromTheDiskCache) {
   KernelCache cache(dir.path().string());
   cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit({kernel("k0_two", "  p0[0] = 2.0f;\n")});
   bool hit = true;
-  std::vector<char> a = cuda::compileCubin(tu, "sm_90", "unit", cache, &hit);
+  std::vector<char> a = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
   EXPECT_FALSE(hit);
-  std::vector<char> b = cuda::compileCubin(tu, "sm_90", "unit", cache, &hit);
+  std::vector<char> b = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
   EXPECT_TRUE(hit);
   EXPECT_EQ(a, b);
+}
+
+// A virtual architecture's module is its PTX text, NUL-terminated as
+// cuModuleLoadData wants it, cached like a CUBIN.
+TEST(CudaNvrtc, VirtualArchitectureModuleIsPtx) {
+  TempDir dir;
+  KernelCache cache(dir.path().string());
+  cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit({kernel("k0_three", "  p0[0] = 3.0f;\n")});
+  bool hit = true;
+  std::vector<char> a = cuda::compileModule(tu, "compute_90", "unit", cache, &hit);
+  EXPECT_FALSE(hit);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(a.back(), '\0');
+  std::string text(a.data());
+  EXPECT_EQ(text.size() + 1, a.size()) << "one NUL, at the end";
+  EXPECT_NE(text.find(".target sm_90"), std::string::npos) << text;
+  EXPECT_NE(text.find(".entry k0_three("), std::string::npos) << text;
+  std::vector<char> b = cuda::compileModule(tu, "compute_90", "unit", cache, &hit);
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(a, b);
+  std::vector<char> cubin = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
+  EXPECT_FALSE(hit) << "a CUBIN is cached apart from the PTX";
+  ASSERT_GE(cubin.size(), 4u);
+  EXPECT_EQ(std::string(cubin.data() + 1, 3), "ELF");
+  EXPECT_TRUE(cuda::isVirtualArch("compute_90"));
+  EXPECT_FALSE(cuda::isVirtualArch("sm_90a"));
+  EXPECT_THROW(cuda::isVirtualArch("compute90"), UserError);
 }
 
 TEST(CudaCompileOnly, DumpWritesSourcePtxAndKernelIrOfEveryKernel) {
