@@ -77,11 +77,9 @@ std::vector<char> compileModule(const CudaTranslationUnit &tu, const std::string
   }
   *fromCache = false;
   NvrtcOutput out = nvrtcCompile(tu, arch, unit);
-  std::vector<char> image = out.cubin;
-  if (isVirtualArch(arch)) {
-    image.assign(out.ptx.begin(), out.ptx.end());
-    image.push_back('\0');
-  }
+  std::vector<char> image = isVirtualArch(arch)
+                                ? std::vector<char>(out.ptx.c_str(), out.ptx.c_str() + out.ptx.size() + 1)
+                                : std::move(out.cubin);
   cache.store(key, image);
   return image;
 }

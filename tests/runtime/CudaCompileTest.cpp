@@ -73,16 +73,23 @@ TEST(CudaNvrtc, GridDependencyControlOnlyFromSm90) {
   EXPECT_NE(ampere.find(".entry k0_pdl("), std::string::npos);
 }
 
+/// compileModule twice: the first compiles, the second comes from `cache` with
+/// the same bytes. Returns the module.
+std::vector<char> compiledThenCached(const cuda::CudaTranslationUnit &tu, const std::string &arch,
+                                     const KernelCache &cache) {
+  bool hit = true;
+  std::vector<char> a = cuda::compileModule(tu, arch, "unit", cache, &hit);
+  EXPECT_FALSE(hit) << arch;
+  std::vector<char> b = cuda::compileModule(tu, arch, "unit", cache, &hit);
+  EXPECT_TRUE(hit) << arch;
+  EXPECT_EQ(a, b) << arch;
+  return a;
+}
+
 TEST(CudaNvrtc, SecondCompileComesFromTheDiskCache) {
   TempDir dir;
   KernelCache cache(dir.path().string());
-  cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit({kernel("k0_two", "  p0[0] = 2.0f;\n")});
-  bool hit = true;
-  std::vector<char> a = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
-  EXPECT_FALSE(hit);
-  std::vector<char> b = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
-  EXPECT_TRUE(hit);
-  EXPECT_EQ(a, b);
+  compiledThenCached(cuda::makeTranslationUnit({kernel("k0_two", "  p0[0] = 2.0f;\n")}), "sm_90", cache);
 }
 
 // A virtual architecture's module is its PTX text, NUL-terminated as
@@ -91,20 +98,14 @@ TEST(CudaNvrtc, VirtualArchitectureModuleIsPtx) {
   TempDir dir;
   KernelCache cache(dir.path().string());
   cuda::CudaTranslationUnit tu = cuda::makeTranslationUnit({kernel("k0_three", "  p0[0] = 3.0f;\n")});
-  bool hit = true;
-  std::vector<char> a = cuda::compileModule(tu, "compute_90", "unit", cache, &hit);
-  EXPECT_FALSE(hit);
+  std::vector<char> a = compiledThenCached(tu, "compute_90", cache);
   ASSERT_FALSE(a.empty());
   EXPECT_EQ(a.back(), '\0');
   std::string text(a.data());
   EXPECT_EQ(text.size() + 1, a.size()) << "one NUL, at the end";
   EXPECT_NE(text.find(".target sm_90"), std::string::npos) << text;
   EXPECT_NE(text.find(".entry k0_three("), std::string::npos) << text;
-  std::vector<char> b = cuda::compileModule(tu, "compute_90", "unit", cache, &hit);
-  EXPECT_TRUE(hit);
-  EXPECT_EQ(a, b);
-  std::vector<char> cubin = cuda::compileModule(tu, "sm_90", "unit", cache, &hit);
-  EXPECT_FALSE(hit) << "a CUBIN is cached apart from the PTX";
+  std::vector<char> cubin = compiledThenCached(tu, "sm_90", cache); // cached apart from the PTX
   ASSERT_GE(cubin.size(), 4u);
   EXPECT_EQ(std::string(cubin.data() + 1, 3), "ELF");
   EXPECT_TRUE(cuda::isVirtualArch("compute_90"));
